@@ -1,0 +1,135 @@
+/**
+ * The base of every flannelctl command: `--json`, the documented exit codes, one-line errors (a JSON envelope under
+ * --json), and lazily opened etcd connections closed in finally().
+ */
+
+import {Command, Flags, type Interfaces} from '@oclif/core'
+
+import {ExitCode, FlannelctlError} from '../core/errors.js'
+import {colorEnabled, theme} from '../render/theme.js'
+import {EtcdStore} from '../store/etcd-store.js'
+import {etcdReader, type NetworkReader, snapshotReader} from '../store/reader.js'
+import {type ConnectionFlags, resolveConnection, resolveSetting} from './connection.js'
+
+/** The etcd connection flags, shared by every command that talks to etcd. */
+export const connectionFlags = {
+  endpoints: Flags.string({
+    summary: 'Comma-separated etcd endpoints [default: http://127.0.0.1:2379].',
+    description: 'Env: FLANNELCTL_ENDPOINTS, ETCDCTL_ENDPOINTS, FLANNELD_ETCD_ENDPOINTS.',
+    helpGroup: 'ETCD',
+  }),
+  'etcd-prefix': Flags.string({
+    summary: 'Key prefix of the flannel network [default: /coreos.com/network].',
+    description: 'Env: FLANNELCTL_ETCD_PREFIX, FLANNELD_ETCD_PREFIX.',
+    helpGroup: 'ETCD',
+  }),
+  cacert: Flags.string({summary: 'CA bundle to verify etcd servers (env ETCDCTL_CACERT, FLANNELD_ETCD_CAFILE).', helpGroup: 'ETCD'}),
+  cert: Flags.string({summary: 'Client certificate for etcd (env ETCDCTL_CERT, FLANNELD_ETCD_CERTFILE).', helpGroup: 'ETCD'}),
+  key: Flags.string({summary: 'Client key for etcd (env ETCDCTL_KEY, FLANNELD_ETCD_KEYFILE).', helpGroup: 'ETCD'}),
+  user: Flags.string({summary: 'etcd user, as name or name:password (env ETCDCTL_USER, FLANNELD_ETCD_USERNAME).', helpGroup: 'ETCD'}),
+  password: Flags.string({summary: 'etcd password (env ETCDCTL_PASSWORD, FLANNELD_ETCD_PASSWORD).', helpGroup: 'ETCD'}),
+  'dial-timeout': Flags.string({summary: 'Time to wait for etcd to answer [default: 5s].', helpGroup: 'ETCD'}),
+  'command-timeout': Flags.string({summary: 'Time allowed for each etcd request [default: 30s].', helpGroup: 'ETCD'}),
+}
+
+/** `--snapshot FILE` for read commands. */
+export const snapshotFlag = {
+  snapshot: Flags.string({
+    summary: 'Read from an `etcdctl get --prefix /coreos.com/network -w json` dump instead of etcd.',
+    helpGroup: 'ETCD',
+  }),
+}
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<T['flags']>
+export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override enableJsonFlag = true
+
+  protected flags!: BaseFlags<T>
+  protected args!: BaseArgs<T>
+  private readers: NetworkReader[] = []
+
+  public override async init(): Promise<void> {
+    await super.init()
+    const {args, flags} = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
+      enableJsonFlag: this.ctor.enableJsonFlag,
+      args: this.ctor.args,
+      strict: this.ctor.strict,
+    })
+    this.flags = flags as BaseFlags<T>
+    this.args = args as BaseArgs<T>
+  }
+
+  /** A chalk instance that colours only on a TTY and never with NO_COLOR. */
+  protected get color() {
+    return theme(!this.jsonEnabled() && colorEnabled(process.stdout))
+  }
+
+  protected get prefix(): string {
+    return resolveSetting(this.flags as ConnectionFlags, process.env, 'etcd-prefix')!
+  }
+
+  /** Opens a live etcd connection (exit 69 when it does not answer within --dial-timeout). */
+  protected async openStore(): Promise<EtcdStore> {
+    const store = await EtcdStore.open(resolveConnection(this.flags as ConnectionFlags, process.env))
+    this.readers.push(etcdReader(store))
+    return store
+  }
+
+  /** The data source of a read command: `--snapshot FILE` or a live etcd. */
+  protected async openReader(): Promise<NetworkReader> {
+    const file = (this.flags as {snapshot?: string}).snapshot
+    if (file !== undefined) {
+      const r = snapshotReader(file, this.prefix)
+      this.readers.push(r)
+      return r
+    }
+    await this.openStore()
+    return this.readers.at(-1)!
+  }
+
+  /** Progress and warnings go to stderr, never stdout. */
+  protected note(message: string): void {
+    process.stderr.write(message + '\n')
+  }
+
+  protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}; code?: string}): Promise<unknown> {
+    let exitCode: number
+    let code: string
+    let hint: string | undefined
+    if (err instanceof FlannelctlError) {
+      exitCode = err.exitCode
+      code = err.code
+      hint = err.hint
+    } else if (err.oclif?.exit !== undefined) {
+      // oclif's own parse and usage errors (unknown flag, missing argument): exit 2.
+      exitCode = err.oclif.exit === 0 ? 0 : ExitCode.usage
+      code = 'USAGE'
+      if (exitCode === 0) return super.catch(err)
+    } else {
+      exitCode = ExitCode.bug
+      code = 'BUG'
+      hint = 'this is a bug in flannelctl; run with DEBUG=1 for a stack trace and report it'
+    }
+    process.exitCode = exitCode
+    const message = err.message.split('\n')[0]!.replace(/^Error: /, '')
+    if (this.jsonEnabled()) {
+      const details = err instanceof FlannelctlError && err.details !== undefined ? {details: err.details} : {}
+      process.stdout.write(JSON.stringify({error: {code, message, exitCode, ...(hint ? {hint} : {}), ...details}}, null, 2) + '\n')
+    } else {
+      process.stderr.write(`Error: ${message}\n`)
+      if (hint) process.stderr.write(`Hint: ${hint}\n`)
+    }
+    if (process.env.DEBUG && err.stack) process.stderr.write(err.stack + '\n')
+    return undefined
+  }
+
+  protected override async finally(err: Error | undefined): Promise<unknown> {
+    for (const r of this.readers) r.close()
+    this.readers = []
+    return super.finally(err)
+  }
+}

@@ -1,0 +1,54 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand, connectionFlags} from '../../base/base-command.js'
+import {renderInit} from '../../render/network.js'
+import {type InitResult, initNetwork} from '../../services/network.js'
+
+export default class NetworkInit extends BaseCommand<typeof NetworkInit> {
+  static override summary = 'Create the network config, only if none exists.'
+  static override description =
+    'Validates with flannel\'s rules, always writes SubnetLen explicitly, and creates <prefix>/config in a transaction on create revision 0. If a config exists: exit 3 and show it.'
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --network 10.5.0.0/16 --backend vxlan',
+    '<%= config.bin %> <%= command.id %> --network 10.5.0.0/16 --subnet-len 26 --dry-run',
+  ]
+  static override flags = {
+    ...connectionFlags,
+    network: Flags.string({summary: 'The flannel Network (IPv4 CIDR).', required: true}),
+    'subnet-len': Flags.integer({summary: 'Prefix length of each node subnet (default: 24, or prefix+2 for networks smaller than /22).', min: 1, max: 32}),
+    'subnet-min': Flags.string({summary: 'First subnet to hand out.'}),
+    'subnet-max': Flags.string({summary: 'Last subnet to hand out.'}),
+    backend: Flags.string({summary: 'Backend type.', options: ['vxlan', 'host-gw', 'udp', 'wireguard'], default: 'vxlan'}),
+    vni: Flags.integer({summary: 'vxlan VNI (flannel default 1).', min: 0, max: 16_777_215}),
+    port: Flags.integer({summary: 'vxlan UDP port (kernel default 8472).', min: 1, max: 65_535}),
+    'direct-routing': Flags.boolean({summary: 'vxlan DirectRouting: plain routes to peers on the same subnet.'}),
+    mtu: Flags.integer({summary: 'Underlay MTU for the backend (default: the interface MTU).', min: 68, max: 65_535}),
+    'ipv6-network': Flags.string({summary: 'Enable IPv6 with this IPv6Network.'}),
+    'dry-run': Flags.boolean({summary: 'Print the config that would be written; write nothing.'}),
+    yes: Flags.boolean({summary: 'Do not ask for confirmation (init never asks: it only creates).'}),
+  }
+
+  public async run(): Promise<InitResult> {
+    const f = this.flags
+    const store = await this.openStore()
+    const result = await initNetwork(
+      store,
+      store.layout.config,
+      {
+        network: f.network,
+        subnetLen: f['subnet-len'],
+        subnetMin: f['subnet-min'],
+        subnetMax: f['subnet-max'],
+        backend: f.backend,
+        vni: f.vni,
+        port: f.port,
+        directRouting: f['direct-routing'],
+        mtu: f.mtu,
+        ipv6Network: f['ipv6-network'],
+      },
+      f['dry-run'],
+    )
+    this.log(renderInit(result, this.color))
+    return result
+  }
+}

@@ -1,0 +1,42 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand, connectionFlags, snapshotFlag} from '../base/base-command.js'
+import {type SubnetEnvResult, subnetEnv} from '../services/subnet-env.js'
+
+export default class SubnetEnv extends BaseCommand<typeof SubnetEnv> {
+  static override summary = 'Render /run/flannel/subnet.env for a lease, byte for byte as flanneld writes it.'
+  static override description =
+    'FLANNEL_MTU is (Backend.MTU, else --iface-mtu) minus the backend overhead (vxlan 50, udp 28, host-gw 0, wireguard 80); --mtu sets it outright. Exit 4 when no lease matches.'
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --public-ip 192.168.1.12',
+    '<%= config.bin %> <%= command.id %> --subnet 10.5.34.0/24 --ip-masq --write /run/flannel/subnet.env',
+  ]
+  static override flags = {
+    ...connectionFlags,
+    ...snapshotFlag,
+    'public-ip': Flags.string({summary: 'The node\'s PublicIP (the lease flanneld would reuse).', exclusive: ['subnet']}),
+    subnet: Flags.string({summary: 'The lease\'s subnet, e.g. 10.5.34.0/24.', exclusive: ['public-ip']}),
+    'iface-mtu': Flags.integer({summary: 'MTU of the external interface.', default: 1500, min: 68, max: 65_535, exclusive: ['mtu']}),
+    mtu: Flags.integer({summary: 'Write this FLANNEL_MTU instead of computing it.', min: 68, max: 65_535, exclusive: ['iface-mtu']}),
+    'ip-masq': Flags.boolean({summary: 'FLANNEL_IPMASQ=true (flanneld --ip-masq).'}),
+    write: Flags.string({summary: 'Write the file atomically to this path (e.g. /run/flannel/subnet.env).'}),
+  }
+
+  public async run(): Promise<SubnetEnvResult> {
+    const f = this.flags
+    const result = await subnetEnv(await this.openReader(), {
+      publicIP: f['public-ip'],
+      subnet: f.subnet,
+      ifaceMtu: f['iface-mtu'],
+      mtu: f.mtu,
+      ipMasq: f['ip-masq'],
+      write: f.write,
+    })
+    if (result.alsoMatched.length > 0) {
+      this.note(`warning: ${result.alsoMatched.length + 1} leases match; using ${result.key} (first in key order, as flanneld does). Others: ${result.alsoMatched.join(', ')}`)
+    }
+    if (result.written) this.note(`wrote ${result.written}`)
+    if (!this.jsonEnabled()) process.stdout.write(result.content)
+    return result
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * The subnets keyspace decoded as flanneld reads it: which keys are leases, which ones flanneld ignores (and why),
+ * flannel's compatibility predicate, and capacity.
+ */
+
+import type {EffectiveConfig, EffectiveIPv4, NetworkConfig} from './config.js'
+import {totalSubnets4} from './config.js'
+import {type Cidr4, compareCidr4, mask4, size4} from './ipv4.js'
+import type {Cidr6} from './ipv6.js'
+import {decodeLeaseAttrs, decodeVxlanData, type LeaseAttrs} from './lease-value.js'
+import type {KeyLayout} from './keys.js'
+import {parseSubnetKey} from './subnet-key.js'
+
+/** One key-value as the store returns it (revisions and lease IDs are decimal strings, as etcd's int64). */
+export interface RawKV {
+  readonly key: string
+  readonly value: string
+  readonly createRevision: string
+  readonly modRevision: string
+  readonly version: string
+  /** '0' when the key has no etcd lease. */
+  readonly lease: string
+}
+
+export interface Lease {
+  readonly key: string
+  readonly subnet: Cidr4
+  readonly ipv6Subnet: Cidr6 | null
+  readonly attrs: LeaseAttrs
+  /** The stored value, byte for byte. */
+  readonly value: string
+  readonly vxlan: {vni: number; vtepMAC: string} | null
+  readonly createRevision: string
+  readonly modRevision: string
+  readonly leaseId: string
+  /** A key with no etcd lease (a TTL-0 reservation). */
+  readonly reserved: boolean
+}
+
+export interface MalformedKey {
+  readonly key: string
+  readonly value: string
+  readonly error: string
+}
+
+/** Everything under the prefix, read at one revision. */
+export interface NetworkSnapshot {
+  readonly revision: string
+  readonly config: RawKV | null
+  readonly subnets: readonly RawKV[]
+  /** Keys under the prefix that are neither the config nor listed by flannel's subnets prefix. */
+  readonly foreign: readonly RawKV[]
+}
+
+/** Splits a range read of `<prefix>/` into config, subnet keys (as flanneld lists them) and foreign keys. */
+export function classifyKeys(layout: KeyLayout, kvs: readonly RawKV[], revision: string): NetworkSnapshot {
+  let config: RawKV | null = null
+  const subnets: RawKV[] = []
+  const foreign: RawKV[] = []
+  for (const kv of kvs) {
+    if (kv.key === layout.config) config = kv
+    else if (kv.key.startsWith(layout.subnets)) subnets.push(kv)
+    else if (kv.key.startsWith(layout.range)) foreign.push(kv)
+  }
+  return {revision, config, subnets, foreign}
+}
+
+/** Decodes subnet keys with flannel's rules; keys flanneld would skip ("Ignoring bad subnet node") are malformed. */
+export function decodeLeases(kvs: readonly RawKV[]): {leases: Lease[]; malformed: MalformedKey[]} {
+  const leases: Lease[] = []
+  const malformed: MalformedKey[] = []
+  for (const kv of kvs) {
+    const sk = parseSubnetKey(kv.key)
+    if (!sk) {
+      malformed.push({key: kv.key, value: kv.value, error: `failed to parse subnet key ${kv.key}`})
+      continue
+    }
+    const attrs = decodeLeaseAttrs(kv.value)
+    if (!attrs.ok) {
+      malformed.push({key: kv.key, value: kv.value, error: `error decoding subnet lease JSON: ${attrs.error}`})
+      continue
+    }
+    const vx = attrs.value.backendType === 'vxlan' ? decodeVxlanData(attrs.value.backendData) : null
+    leases.push({
+      key: kv.key,
+      subnet: sk.subnet,
+      ipv6Subnet: sk.ipv6Subnet,
+      attrs: attrs.value,
+      value: kv.value,
+      vxlan: vx?.ok ? vx.value : null,
+      createRevision: kv.createRevision,
+      modRevision: kv.modRevision,
+      leaseId: kv.lease,
+      reserved: kv.lease === '0',
+    })
+  }
+  leases.sort(compareLeases)
+  return {leases, malformed}
+}
+
+export function compareLeases(a: Lease, b: Lease): number {
+  const c = compareCidr4(a.subnet, b.subnet)
+  if (c !== 0) return c
+  const x = a.ipv6Subnet?.ip ?? -1n
+  const y = b.ipv6Subnet?.ip ?? -1n
+  return x < y ? -1 : x > y ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0
+}
+
+/** flannel's isSubnetConfigCompat and isIPv6SubnetConfigCompat: would flanneld keep this lease on restart? */
+export function isLeaseCompatible(cfg: Pick<NetworkConfig, 'enableIPv6'>, eff: EffectiveConfig, l: Pick<Lease, 'subnet' | 'ipv6Subnet'>): boolean {
+  if (eff.ipv4) {
+    const e = eff.ipv4
+    if (l.subnet.ip < e.subnetMin || l.subnet.ip > e.subnetMax || l.subnet.prefix !== e.subnetLen) return false
+  }
+  if (!cfg.enableIPv6) return l.ipv6Subnet === null
+  if (!l.ipv6Subnet || !eff.ipv6) return false
+  const e6 = eff.ipv6
+  return l.ipv6Subnet.ip >= e6.subnetMin && l.ipv6Subnet.ip <= e6.subnetMax && l.ipv6Subnet.prefix === e6.subnetLen
+}
+
+/** Why a lease is incompatible, in words, or null when it is compatible. */
+export function incompatibilityReason(cfg: Pick<NetworkConfig, 'enableIPv6'>, eff: EffectiveConfig, l: Pick<Lease, 'subnet' | 'ipv6Subnet'>): string | null {
+  if (isLeaseCompatible(cfg, eff, l)) return null
+  const e = eff.ipv4
+  if (e && l.subnet.prefix !== e.subnetLen) return `prefix /${l.subnet.prefix} is not SubnetLen /${e.subnetLen}`
+  if (e && (l.subnet.ip < e.subnetMin || l.subnet.ip > e.subnetMax)) return 'outside [SubnetMin, SubnetMax]'
+  if (!cfg.enableIPv6) return 'has an IPv6 subnet but EnableIPv6 is off'
+  if (!l.ipv6Subnet) return 'has no IPv6 subnet but EnableIPv6 is on'
+  return 'IPv6 subnet outside [IPv6SubnetMin, IPv6SubnetMax] or not of IPv6SubnetLen'
+}
+
+export interface Capacity {
+  readonly total: number
+  readonly used: number
+  readonly free: number
+  readonly utilization: number
+}
+
+/**
+ * Slots in [SubnetMin, SubnetMax] that no key overlaps, as flannel's allocator sees them: every listed lease
+ * counts, whatever its prefix length or range. O(n log n).
+ */
+export function occupiedSlots(e: EffectiveIPv4, subnets: readonly Cidr4[]): number {
+  const total = totalSubnets4(e)
+  if (total === 0) return 0
+  const size = size4(e.subnetLen)
+  const intervals: Array<[number, number]> = []
+  for (const s of subnets) {
+    // The lease covers [start, end] in address space (flannel's Overlaps uses the shorter prefix).
+    const p = Math.min(s.prefix, e.subnetLen)
+    const start = (s.ip & mask4(p)) >>> 0
+    const end = start + size4(p) - 1
+    const lo = Math.max(start, e.subnetMin)
+    const hi = Math.min(end, e.subnetMax + size - 1)
+    if (lo > hi) continue
+    const first = Math.floor((lo - e.subnetMin) / size)
+    const last = Math.floor((hi - e.subnetMin) / size)
+    intervals.push([first, last])
+  }
+  intervals.sort((a, b) => a[0] - b[0])
+  let used = 0
+  let curStart = -1
+  let curEnd = -2
+  for (const [a, b] of intervals) {
+    if (a > curEnd + 1) {
+      if (curEnd >= curStart && curStart >= 0) used += curEnd - curStart + 1
+      curStart = a
+      curEnd = b
+    } else curEnd = Math.max(curEnd, b)
+  }
+  if (curStart >= 0) used += curEnd - curStart + 1
+  return Math.min(used, total)
+}
+
+export function capacity(e: EffectiveIPv4, subnets: readonly Cidr4[]): Capacity {
+  const total = totalSubnets4(e)
+  const used = occupiedSlots(e, subnets)
+  return {total, used, free: total - used, utilization: total === 0 ? 1 : Math.round((used / total) * 10_000) / 10_000}
+}

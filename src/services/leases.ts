@@ -1,0 +1,104 @@
+/** leases ls: the subnets keyspace decoded, with remaining TTLs from one TimeToLive per distinct lease ID. */
+
+import {formatCidr4, formatIPv4, overlaps4, parseCidr4} from '../core/ipv4.js'
+import {formatCidr6, formatIP6Flannel} from '../core/ipv6.js'
+import {decodeLeases, type Lease, type MalformedKey} from '../core/leases.js'
+import {UsageError} from '../core/errors.js'
+import {parseGoIPv4} from '../core/lease-value.js'
+import type {NetworkReader} from '../store/reader.js'
+
+export interface LeaseJson {
+  subnet: string
+  ipv6Subnet: string | null
+  publicIP: string
+  publicIPv6: string | null
+  backendType: string
+  backendData: unknown
+  vni: number | null
+  vtepMAC: string | null
+  reserved: boolean
+  ttlSeconds: number | null
+  expiresAt: string | null
+  key: string
+  modRevision: string
+  createRevision: string
+  leaseId: string
+}
+
+export interface LeasesResult {
+  revision: string
+  source: string
+  ttlKnown: boolean
+  leases: LeaseJson[]
+  malformed: MalformedKey[]
+}
+
+export interface ListOptions {
+  withTtl: boolean
+  publicIP?: string
+  subnet?: string
+  /** Wall clock in ms, for expiresAt. */
+  now: number
+  onProgress?: (done: number, total: number) => void
+}
+
+function rawJson(raw: string | null): unknown {
+  if (raw === null) return null
+  try {
+    return JSON.parse(raw)
+  } catch {
+    return raw
+  }
+}
+
+/** RFC 3339 in UTC without milliseconds, as etcdctl and kubectl print times. */
+export function isoSeconds(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z')
+}
+
+export function leaseToJson(l: Lease, ttl: number | null, now: number): LeaseJson {
+  return {
+    subnet: formatCidr4(l.subnet),
+    ipv6Subnet: l.ipv6Subnet ? formatCidr6(l.ipv6Subnet) : null,
+    publicIP: formatIPv4(l.attrs.publicIP),
+    publicIPv6: l.attrs.publicIPv6 === null ? null : formatIP6Flannel(l.attrs.publicIPv6),
+    backendType: l.attrs.backendType,
+    backendData: rawJson(l.attrs.backendData),
+    vni: l.vxlan?.vni ?? null,
+    vtepMAC: l.vxlan?.vtepMAC ?? null,
+    reserved: l.reserved,
+    ttlSeconds: l.reserved ? null : ttl,
+    expiresAt: l.reserved || ttl === null ? null : isoSeconds(now + ttl * 1000),
+    key: l.key,
+    modRevision: l.modRevision,
+    createRevision: l.createRevision,
+    leaseId: l.leaseId,
+  }
+}
+
+export function leaseFilter(o: Pick<ListOptions, 'publicIP' | 'subnet'>): (l: Lease) => boolean {
+  let ip: number | null = null
+  if (o.publicIP !== undefined) {
+    ip = parseGoIPv4(o.publicIP)
+    if (ip === null) throw new UsageError(`invalid --public-ip "${o.publicIP}": not an IPv4 address`, 'INVALID_IP')
+  }
+  const sn = o.subnet === undefined ? null : parseCidr4(o.subnet)
+  if (o.subnet !== undefined && !sn) throw new UsageError(`invalid --subnet "${o.subnet}": not an IPv4 CIDR such as 10.5.34.0/24`, 'INVALID_CIDR')
+  return (l) => (ip === null || l.attrs.publicIP === ip) && (sn === null || overlaps4(sn, l.subnet))
+}
+
+export async function listLeases(reader: NetworkReader, o: ListOptions): Promise<LeasesResult> {
+  const keep = leaseFilter(o)
+  const snap = await reader.readNetwork()
+  const decoded = decodeLeases(snap.subnets)
+  const leases = decoded.leases.filter(keep)
+  const ttls = o.withTtl ? await reader.leaseTtls(leases.map((l) => l.leaseId), o.onProgress) : null
+  return {
+    revision: snap.revision,
+    source: reader.source,
+    ttlKnown: ttls !== null,
+    leases: leases.map((l) => leaseToJson(l, ttls?.get(l.leaseId) ?? null, o.now)),
+    malformed: decoded.malformed,
+  }
+}
+
