@@ -14,7 +14,8 @@ import {NotFoundError, UsageError} from '../core/errors.js'
 import {formatCidr4, formatIPv4} from '../core/ipv4.js'
 import {formatCidr6, formatIP6Flannel} from '../core/ipv6.js'
 import {type Capacity, capacity, decodeLeases} from '../core/leases.js'
-import {configExists, type EtcdStore} from '../store/etcd-store.js'
+import {configExists} from '../store/conflicts.js'
+import type {EtcdStore} from '../store/etcd-store.js'
 import type {NetworkReader} from '../store/reader.js'
 
 export interface EffectiveJson {

@@ -16,9 +16,10 @@ import {
   type IOptions,
 } from 'etcd3'
 
-import {ConflictError, FlannelctlError, UnavailableError, UsageError} from '../core/errors.js'
+import {FlannelctlError, UnavailableError, UsageError} from '../core/errors.js'
 import {type KeyLayout, keyLayout} from '../core/keys.js'
 import {classifyKeys, type NetworkSnapshot, type RawKV} from '../core/leases.js'
+import {configExists} from './conflicts.js'
 
 export interface ConnectionOptions {
   readonly endpoints: readonly string[]
@@ -55,15 +56,6 @@ export function toRawKV(kv: IKeyValue): RawKV {
     version: String(kv.version),
     lease: String(kv.lease),
   }
-}
-
-/** The conflict `network init` reports when a config is already stored. */
-export function configExists(key: string, kv: RawKV | null): ConflictError {
-  return new ConflictError(`a network config already exists at ${key} (mod revision ${kv?.modRevision ?? '?'}): ${kv?.value ?? ''}`, 'CONFIG_EXISTS', 'inspect it with: flannelctl network show', {
-    key,
-    value: kv?.value ?? null,
-    modRevision: kv?.modRevision ?? null,
-  })
 }
 
 export class EtcdStore {
