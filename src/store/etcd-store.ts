@@ -117,8 +117,8 @@ export class EtcdStore {
     this.client.close()
   }
 
-  /** Runs one etcd call with a deadline and maps its failure. */
-  private async call<T>(what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  /** Runs one etcd call with a deadline and maps its failure (used by every store module). */
+  async call<T>(what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new GRPCDeadlineExceededError(`no answer within ${timeoutMs} ms`)), timeoutMs + 250)
@@ -132,7 +132,7 @@ export class EtcdStore {
     }
   }
 
-  private mapError(error: unknown, what: string): Error {
+  mapError(error: unknown, what: string): Error {
     if (error instanceof FlannelctlError) return error
     const e = error as Error
     const where = this.endpoints.join(',')
@@ -207,7 +207,11 @@ export class EtcdStore {
     return {revision: String(res.header.revision)}
   }
 
-  /** The raw etcd3 client, for the store's own tests. */
+  get timeoutMs(): number {
+    return this.opts.commandTimeoutMs
+  }
+
+  /** The etcd3 client, for the store layer's own modules and tests; nothing outside src/store uses it. */
   get raw(): Etcd3 {
     return this.client
   }
