@@ -1,0 +1,28 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand, connectionFlags} from '../../base/base-command.js'
+import {parseDuration} from '../../core/duration.js'
+import {confirmer} from '../../prompts/confirm.js'
+import {renderUnreserve} from '../../render/mutations.js'
+import {type UnreserveResult, unreserveLease} from '../../services/lease-mutations.js'
+
+export default class LeasesUnreserve extends BaseCommand<typeof LeasesUnreserve> {
+  static override summary = 'Give a reserved subnet an etcd lease again, so it expires unless renewed.'
+  static override description = 'Grants an etcd lease of --ttl and re-puts the same value with it, guarded on the key\'s mod revision.'
+  static override examples = ['<%= config.bin %> <%= command.id %> 10.5.34.0/24 --yes', '<%= config.bin %> <%= command.id %> 10.5.34.0/24 --ttl 1h --yes']
+  static override args = {subnet: Args.string({description: 'the subnet, e.g. 10.5.34.0/24', required: true})}
+  static override flags = {
+    ...connectionFlags,
+    ttl: Flags.string({summary: 'TTL of the new etcd lease.', default: '24h'}),
+    'dry-run': Flags.boolean({summary: 'Print what would be written; write nothing.'}),
+    yes: Flags.boolean({char: 'y', summary: 'Apply without asking.'}),
+  }
+
+  public async run(): Promise<UnreserveResult> {
+    const f = this.flags
+    const ttl = Math.round(parseDuration(f.ttl, '--ttl') / 1000)
+    const result = await unreserveLease(await this.openStore(), this.args.subnet, ttl, f['dry-run'], Date.now(), confirmer({yes: f.yes}))
+    this.log(renderUnreserve(result, this.color))
+    return result
+  }
+}

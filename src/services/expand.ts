@@ -1,0 +1,63 @@
+/** network expand: plan at one revision, confirm, write the config guarded on the mod revision the plan read. */
+
+import {NotFoundError} from '../core/errors.js'
+import {type ExpandPlan, planExpand} from '../core/expand.js'
+import {type Capacity, decodeLeases} from '../core/leases.js'
+import type {EtcdStore} from '../store/etcd-store.js'
+import {putIfUnchanged} from '../store/mutations.js'
+import type {Confirm} from '../prompts/confirm.js'
+import {effectiveToJson, type EffectiveJson} from './network.js'
+
+export interface ExpandOptions {
+  to: string
+  serviceCidrs: string[]
+  subnetMin?: string
+  subnetMax?: string
+  dryRun: boolean
+}
+
+export interface ExpandResult {
+  applied: boolean
+  dryRun: boolean
+  key: string
+  readRevision: string
+  revision: string | null
+  previous: {config: unknown; raw: string; modRevision: string; effective: EffectiveJson}
+  next: {config: unknown; raw: string; effective: EffectiveJson}
+  checkedLeases: number
+  incompatible: ExpandPlan['incompatible']
+  alreadyIncompatible: ExpandPlan['alreadyIncompatible']
+  capacity: {before: Capacity; after: Capacity}
+  followUps: string[]
+  restartOrder: ExpandPlan['restartOrder']
+  recover: string
+}
+
+export async function expandNetwork(store: EtcdStore, o: ExpandOptions, hooks: {onPlan: (r: ExpandResult) => void; confirm: Confirm}): Promise<ExpandResult> {
+  const snap = await store.readNetwork()
+  if (!snap.config) throw new NotFoundError(`no flannel network config at ${store.layout.config}`, 'CONFIG_NOT_FOUND')
+  const {leases} = decodeLeases(snap.subnets)
+  const plan = planExpand({configText: snap.config.value, to: o.to, serviceCidrs: o.serviceCidrs, subnetMin: o.subnetMin, subnetMax: o.subnetMax, leases})
+  const modRevision = snap.config.modRevision
+  const result: ExpandResult = {
+    applied: false,
+    dryRun: o.dryRun,
+    key: store.layout.config,
+    readRevision: snap.revision,
+    revision: null,
+    previous: {config: plan.previous.config, raw: plan.previousText, modRevision, effective: effectiveToJson(plan.previous.effective)},
+    next: {config: plan.next.config, raw: plan.nextText, effective: effectiveToJson(plan.next.effective)},
+    checkedLeases: plan.checkedLeases,
+    incompatible: plan.incompatible,
+    alreadyIncompatible: plan.alreadyIncompatible,
+    capacity: plan.capacity,
+    followUps: plan.followUps,
+    restartOrder: plan.restartOrder,
+    recover: `etcdctl get ${store.layout.config} --rev=${modRevision} --print-value-only`,
+  }
+  hooks.onPlan(result)
+  if (o.dryRun) return result
+  if (!(await hooks.confirm(`Write the new config to ${store.layout.config}?`))) return result
+  const {revision} = await putIfUnchanged(store, store.layout.config, plan.nextText, modRevision)
+  return {...result, applied: true, revision}
+}
