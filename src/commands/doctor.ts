@@ -1,0 +1,48 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand, connectionFlags, snapshotFlag} from '../base/base-command.js'
+import {parseDuration} from '../core/duration.js'
+import {ExitCode} from '../core/errors.js'
+import {renderDoctor} from '../render/doctor.js'
+import {type DoctorResult, runDoctor} from '../services/doctor.js'
+
+const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : [])
+
+export default class Doctor extends BaseCommand<typeof Doctor> {
+  static override summary = 'Find every known flannel failure in one run, cluster-wide and (with --local) on this node.'
+  static override description =
+    'Reads the config and every lease at one revision (or a --snapshot) and runs every check. Exit 0 when no finding is at or above --fail-on, 5 otherwise, 69 when etcd is unreachable.'
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --local --iface eth1',
+    '<%= config.bin %> <%= command.id %> --snapshot examples/snapshot.json --json',
+    '<%= config.bin %> <%= command.id %> --fail-on warning --skip reservation',
+  ]
+  static override flags = {
+    ...connectionFlags,
+    ...snapshotFlag,
+    local: Flags.boolean({summary: 'Also check this node: subnet.env, flannel.<VNI>, routes, neighbours, FDB, ip_forward.'}),
+    'fail-on': Flags.string({summary: 'Lowest severity that makes the exit code 5.', options: ['error', 'warning', 'info'], default: 'error'}),
+    only: Flags.string({summary: 'Run only these check IDs (comma-separated).'}),
+    skip: Flags.string({summary: 'Skip these check IDs (comma-separated).'}),
+    'renew-margin': Flags.string({summary: 'flanneld\'s --subnet-lease-renew-margin: less TTL than this means a missed renewal.', default: '60m'}),
+    'subnet-file': Flags.string({summary: 'subnet.env to check with --local.', default: '/run/flannel/subnet.env'}),
+    'public-ip': Flags.string({summary: 'This node\'s PublicIP, for --local (default: the --iface or default-route address).'}),
+    iface: Flags.string({summary: 'This node\'s external interface (name or address), for --local.'}),
+  }
+
+  public async run(): Promise<DoctorResult> {
+    const f = this.flags
+    const result = await runDoctor(await this.openReader(), {
+      failOn: f['fail-on'] as 'error' | 'warning' | 'info',
+      only: list(f.only),
+      skip: list(f.skip),
+      renewMarginSeconds: parseDuration(f['renew-margin'], '--renew-margin') / 1000,
+      local: f.local ? {subnetFile: f['subnet-file'], publicIP: f['public-ip'], iface: f.iface} : undefined,
+    })
+    this.log(renderDoctor(result, this.color))
+    // Findings are the answer, not a failure of the command: the result is printed either way, the exit code says.
+    if (result.failed) process.exitCode = ExitCode.findings
+    return result
+  }
+}

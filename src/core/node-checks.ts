@@ -1,0 +1,251 @@
+/**
+ * doctor --local: the checks run on a node, against its subnet.env and its kernel state as the dataplane layer read
+ * them. Pure: the observation is passed in.
+ */
+
+import type {ClusterContext, Finding} from './doctor.js'
+import {type Cidr4, containsCidr4, formatCidr4, formatIPv4, parseCidr4} from './ipv4.js'
+import type {Lease} from './leases.js'
+import {parseSubnetEnv} from './subnet-env.js'
+import {deviceName, describePeer, desiredPeers, type FdbEntry, type LinkState, type NeighEntry, routeMatches, type RouteEntry} from './vxlan.js'
+
+export interface NodeObservation {
+  readonly subnetFile: string
+  /** null when the file does not exist. */
+  readonly subnetEnvText: string | null
+  /** The node's PublicIP (from --public-ip, --iface, or the default-route interface), or null if unknown. */
+  readonly publicIP: number | null
+  readonly publicIPSource: string
+  /** MTU of the external interface, if known. */
+  readonly ifaceMtu: number | null
+  /** flannel.<VNI>, or null when it does not exist. */
+  readonly device: LinkState | null
+  /** The main routing table. */
+  readonly routes: readonly RouteEntry[]
+  readonly neighs: readonly NeighEntry[]
+  readonly fdb: readonly FdbEntry[]
+  readonly ipForward: boolean | null
+}
+
+export const NODE_CHECK_IDS = [
+  'subnet-env-missing',
+  'subnet-env-invalid',
+  'subnet-env-outside-network',
+  'subnet-env-stale-network',
+  'subnet-env-foreign',
+  'subnet-env-no-lease',
+  'device-missing',
+  'device-mtu',
+  'device-address',
+  'device-local-ip',
+  'route-missing',
+  'neigh-missing',
+  'fdb-missing',
+  'route-stale',
+  'ip-forward-off',
+]
+
+interface EnvFacts {
+  network: Cidr4 | null
+  subnet: Cidr4 | null
+}
+
+function envChecks(obs: NodeObservation, ctx: ClusterContext, out: Finding[]): EnvFacts {
+  const file = obs.subnetFile
+  if (obs.subnetEnvText === null) {
+    out.push({
+      id: 'subnet-env-missing',
+      severity: 'error',
+      subjects: [file],
+      message: `${file} does not exist: flanneld has not finished starting here, and the CNI plugin cannot configure pods`,
+      hint: 'check the flanneld logs (journalctl -u flanneld); it writes the file after taking a lease and setting up the device',
+    })
+    return {network: null, subnet: null}
+  }
+  const env = parseSubnetEnv(obs.subnetEnvText)
+  const problems: string[] = []
+  const net = env.get('FLANNEL_NETWORK')
+  const sub = env.get('FLANNEL_SUBNET')
+  const network = net === undefined ? null : parseCidr4(net)
+  const subnetAddr = sub === undefined ? null : parseCidr4(sub)
+  if (ctx.config?.enableIPv4 !== false) {
+    if (network === null) problems.push(net === undefined ? 'FLANNEL_NETWORK is missing' : `FLANNEL_NETWORK=${net} is not a CIDR`)
+    if (subnetAddr === null) problems.push(sub === undefined ? 'FLANNEL_SUBNET is missing' : `FLANNEL_SUBNET=${sub} is not a CIDR`)
+  }
+  const mtu = env.get('FLANNEL_MTU')
+  if (mtu === undefined || !/^\d+$/.test(mtu)) problems.push(mtu === undefined ? 'FLANNEL_MTU is missing' : `FLANNEL_MTU=${mtu} is not a number`)
+  const masq = env.get('FLANNEL_IPMASQ')
+  if (masq !== undefined && masq !== 'true' && masq !== 'false') problems.push(`FLANNEL_IPMASQ=${masq} is not true or false`)
+  if (problems.length > 0) {
+    out.push({
+      id: 'subnet-env-invalid',
+      severity: 'error',
+      subjects: [file],
+      message: `${file} is not what flanneld writes: ${problems.join('; ')}`,
+      hint: 'restart flanneld to rewrite it, or render the expected file: flannelctl subnet-env --public-ip <this node>',
+    })
+  }
+  const subnet = subnetAddr ? {ip: subnetAddr.ip, prefix: subnetAddr.prefix} : null
+  if (network && subnet && !containsCidr4(network, subnet)) {
+    out.push({
+      id: 'subnet-env-outside-network',
+      severity: 'error',
+      subjects: [file],
+      message: `FLANNEL_SUBNET=${sub} is not inside FLANNEL_NETWORK=${net}`,
+      hint: 'the file was edited or mixed from two clusters; restart flanneld to rewrite it',
+    })
+  }
+  const cfgNet = ctx.effective?.ipv4?.network
+  if (network && cfgNet && (network.ip !== cfgNet.ip || network.prefix !== cfgNet.prefix)) {
+    out.push({
+      id: 'subnet-env-stale-network',
+      severity: 'warning',
+      subjects: [file],
+      message: `FLANNEL_NETWORK=${net} differs from the config's Network ${formatCidr4(cfgNet)} (as after network expand): pods here masquerade traffic to the new range`,
+      hint: 'restart flanneld on this node; it keeps its subnet and rewrites the file',
+    })
+  }
+  return {network, subnet}
+}
+
+function sameSubnet(a: Cidr4, b: Cidr4): boolean {
+  return a.ip === b.ip && a.prefix === b.prefix
+}
+
+/** The node checks; `ctx` comes from the cluster checks of the same run. */
+export function nodeChecks(obs: NodeObservation, ctx: ClusterContext): Finding[] {
+  const out: Finding[] = []
+  const facts = envChecks(obs, ctx, out)
+  const me = obs.publicIP
+
+  let own: Lease | undefined
+  if (facts.subnet) {
+    const holder = ctx.leases.find((l) => sameSubnet(l.subnet, facts.subnet!))
+    if (!holder) {
+      out.push({
+        id: 'subnet-env-no-lease',
+        severity: 'warning',
+        subjects: [formatCidr4(facts.subnet)],
+        message: `no key holds ${formatCidr4(facts.subnet)}, the subnet in ${obs.subnetFile}: the lease expired or was deleted; flanneld takes it back on restart only if it is still free`,
+        hint: 'restart flanneld now, before another node is given this subnet',
+      })
+    } else if (me !== null && holder.attrs.publicIP !== me) {
+      out.push({
+        id: 'subnet-env-foreign',
+        severity: 'error',
+        subjects: [formatCidr4(facts.subnet)],
+        message: `${formatCidr4(facts.subnet)} from ${obs.subnetFile} is leased to ${formatIPv4(holder.attrs.publicIP)}, not to this node (${formatIPv4(me)}): pods here collide with pods there`,
+        hint: 'stop flanneld here, remove the stale subnet.env, and start it again so it takes a free subnet',
+      })
+    } else own = holder
+  }
+  if (!own && me !== null) own = ctx.leases.find((l) => l.attrs.publicIP === me)
+
+  const eff = ctx.effective
+  if (eff?.vxlan && eff.ipv4) {
+    const dev = deviceName(eff.vxlan.vni)
+    const d = obs.device
+    if (!d || !d.up) {
+      out.push({
+        id: 'device-missing',
+        severity: 'error',
+        subjects: [dev],
+        message: d ? `${dev} exists but is down` : `${dev} does not exist: no vxlan traffic leaves or reaches this node`,
+        hint: 'restart flanneld (or flannelctl agent), which recreates the device',
+      })
+    }
+    if (d) {
+      const base = eff.vxlan.mtu || obs.ifaceMtu
+      if (base && d.mtu !== base - 50) {
+        out.push({
+          id: 'device-mtu',
+          severity: 'error',
+          subjects: [dev],
+          message: `${dev} has MTU ${d.mtu}, expected ${base - 50} (${eff.vxlan.mtu ? 'Backend.MTU' : 'interface MTU'} ${base} minus 50 for vxlan): large packets are dropped`,
+          hint: `ip link set ${dev} mtu ${base - 50}, or restart flanneld`,
+        })
+      }
+      if (own) {
+        const want = own.subnet.ip
+        const inNet = d.addresses.filter((a) => containsCidr4(eff.ipv4!.network, {ip: a.ip, prefix: 32}))
+        const ok = inNet.length === 1 && inNet[0]!.ip === want && inNet[0]!.prefix === 32
+        if (!ok) {
+          out.push({
+            id: 'device-address',
+            severity: 'error',
+            subjects: [dev],
+            message: `${dev} should carry exactly ${formatIPv4(want)}/32 from the Network, has ${inNet.length === 0 ? 'none' : inNet.map(formatCidr4).join(', ')}`,
+            hint: `ip addr replace ${formatIPv4(want)}/32 dev ${dev} (and remove the others), or restart flanneld`,
+          })
+        }
+      }
+      if (me !== null && d.vxlan && d.vxlan.local !== formatIPv4(me)) {
+        out.push({
+          id: 'device-local-ip',
+          severity: 'error',
+          subjects: [dev],
+          message: `${dev} sends from local ${d.vxlan.local ?? '(none)'}, but this node's PublicIP is ${formatIPv4(me)}: peers answer to an address that is not this node's`,
+          hint: 'delete the device (ip link del ' + dev + ') and restart flanneld',
+        })
+      }
+    }
+    if (d) {
+      const peers = desiredPeers(ctx.leases, own?.subnet ?? null, eff.vxlan.directRouting, obs.routes)
+      const wanted = new Set<string>()
+      for (const p of peers) {
+        const s = formatCidr4(p.subnet)
+        wanted.add(s)
+        if (!obs.routes.some((r) => routeMatches(r, p, dev))) {
+          out.push({
+            id: 'route-missing',
+            severity: 'error',
+            subjects: [s],
+            message: p.direct
+              ? `no route ${s} via ${formatIPv4(p.publicIP)} (DirectRouting) for ${describePeer(p)}`
+              : `no route ${s} via ${formatIPv4(p.subnet.ip)} dev ${dev} onlink for ${describePeer(p)}: pods there are unreachable (routes vanish when a NIC restarts)`,
+            hint: p.direct ? `ip route replace ${s} via ${formatIPv4(p.publicIP)}` : `ip route replace ${s} via ${formatIPv4(p.subnet.ip)} dev ${dev} onlink`,
+          })
+        }
+        if (p.direct) continue
+        if (!obs.neighs.some((n) => n.ip === p.subnet.ip && n.mac === p.mac)) {
+          out.push({
+            id: 'neigh-missing',
+            severity: 'error',
+            subjects: [s],
+            message: `no neighbour entry ${formatIPv4(p.subnet.ip)} lladdr ${p.mac} on ${dev} for ${describePeer(p)}`,
+            hint: `ip neigh replace ${formatIPv4(p.subnet.ip)} lladdr ${p.mac} dev ${dev} nud permanent`,
+          })
+        }
+        if (!obs.fdb.some((f) => f.mac === p.mac && f.dst === p.publicIP)) {
+          out.push({
+            id: 'fdb-missing',
+            severity: 'error',
+            subjects: [s],
+            message: `no FDB entry ${p.mac} dst ${formatIPv4(p.publicIP)} on ${dev} for ${describePeer(p)}`,
+            hint: `bridge fdb replace ${p.mac} dev ${dev} dst ${formatIPv4(p.publicIP)} self permanent`,
+          })
+        }
+      }
+      for (const r of obs.routes) {
+        if (r.dev !== dev || !r.dst || !containsCidr4(eff.ipv4.network, r.dst) || wanted.has(formatCidr4(r.dst))) continue
+        out.push({
+          id: 'route-stale',
+          severity: 'warning',
+          subjects: [formatCidr4(r.dst)],
+          message: `route ${formatCidr4(r.dst)} dev ${dev} points at a subnet nobody leases any more`,
+          hint: `ip route del ${formatCidr4(r.dst)} dev ${dev}`,
+        })
+      }
+    }
+  }
+  if (obs.ipForward === false) {
+    out.push({
+      id: 'ip-forward-off',
+      severity: 'error',
+      subjects: ['net.ipv4.ip_forward'],
+      message: 'net.ipv4.ip_forward is 0: this node does not forward pod traffic',
+      hint: 'sysctl -w net.ipv4.ip_forward=1 (and persist it in /etc/sysctl.d/)',
+    })
+  }
+  return out
+}

@@ -1,0 +1,88 @@
+/** doctor: cluster checks from one revision (or a snapshot), plus node checks with --local. */
+
+import {readFile} from 'node:fs/promises'
+
+import {type Area, AREAS, areaVerdicts, clusterChecks, type Finding, selectFindings, SEVERITY_RANK, type Severity, summarize} from '../core/doctor.js'
+import {UsageError} from '../core/errors.js'
+import {parseGoIPv4} from '../core/lease-value.js'
+import {nodeChecks, type NodeObservation} from '../core/node-checks.js'
+import {deviceName} from '../core/vxlan.js'
+import type {NetworkReader} from '../store/reader.js'
+
+export interface LocalOptions {
+  subnetFile: string
+  publicIP?: string
+  iface?: string
+}
+
+export interface DoctorOptions {
+  failOn: Severity
+  only: string[]
+  skip: string[]
+  renewMarginSeconds: number
+  local?: LocalOptions
+}
+
+export interface DoctorResult {
+  revision: string
+  source: string
+  findings: Finding[]
+  summary: Record<Severity, number>
+  checked: {leases: number; malformed: number; ttls: boolean; node: string | null}
+  areas: Array<{area: Area; verdict: string}>
+  failOn: Severity
+  failed: boolean
+}
+
+async function observeNode(o: LocalOptions, vni: number | null): Promise<NodeObservation> {
+  // The dataplane layer is loaded only for --local.
+  const dp = await import('../dataplane/iproute2.js')
+  let publicIP: number | null = null
+  if (o.publicIP !== undefined) {
+    publicIP = parseGoIPv4(o.publicIP)
+    if (publicIP === null) throw new UsageError(`invalid --public-ip "${o.publicIP}": not an IPv4 address`, 'INVALID_IP')
+  }
+  const ext = await dp.findExternalInterface({iface: o.iface, publicIP})
+  let text: string | null = null
+  try {
+    text = await readFile(o.subnetFile, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(`cannot read ${o.subnetFile}: ${(error as NodeJS.ErrnoException).code}`, 'UNREADABLE_FILE')
+  }
+  const dev = vni === null ? null : deviceName(vni)
+  const [device, routes, neighs, fdb, ipForward] = await Promise.all([
+    dev ? dp.readLink(dev) : Promise.resolve(null),
+    dp.readRoutes(),
+    dev ? dp.readNeighs(dev).catch(() => []) : Promise.resolve([]),
+    dev ? dp.readFdb(dev).catch(() => []) : Promise.resolve([]),
+    dp.readIpForward(),
+  ])
+  return {subnetFile: o.subnetFile, subnetEnvText: text, publicIP: publicIP ?? ext.address, publicIPSource: ext.how, ifaceMtu: ext.mtu, device, routes, neighs, fdb, ipForward}
+}
+
+export async function runDoctor(reader: NetworkReader, o: DoctorOptions): Promise<DoctorResult> {
+  const snapshot = await reader.readNetwork()
+  const subnetLeaseIds = snapshot.subnets.map((kv) => kv.lease)
+  const ttls = await reader.leaseTtls(subnetLeaseIds)
+  const {findings: cluster, context} = clusterChecks({layout: reader.layout, snapshot, ttls, renewMarginSeconds: o.renewMarginSeconds})
+  let all = cluster
+  let node: string | null = null
+  if (o.local) {
+    const obs = await observeNode(o.local, context.effective?.vxlan?.vni ?? null)
+    node = obs.publicIP === null ? `unknown (${obs.publicIPSource})` : `${obs.publicIP >>> 24}.${(obs.publicIP >>> 16) & 255}.${(obs.publicIP >>> 8) & 255}.${obs.publicIP & 255} (${obs.publicIPSource})`
+    all = [...cluster, ...nodeChecks(obs, context)]
+  }
+  const findings = selectFindings(all, o.only, o.skip)
+  const summary = summarize(findings)
+  const areas = areaVerdicts(findings, o.local ? AREAS : AREAS.filter((a) => a !== 'Node'))
+  return {
+    revision: snapshot.revision,
+    source: reader.source,
+    findings,
+    summary,
+    checked: {leases: context.leases.length, malformed: context.malformed.length, ttls: ttls !== null, node},
+    areas,
+    failOn: o.failOn,
+    failed: findings.some((f) => SEVERITY_RANK[f.severity] >= SEVERITY_RANK[o.failOn]),
+  }
+}
