@@ -419,7 +419,7 @@ export function extraConfigFindings(cfg: NetworkConfig, eff: EffectiveConfig | n
 }
 
 /** Number of SubnetLen-sized subnets in [SubnetMin, SubnetMax] (0 when the range is inverted). */
-export function totalSubnets4(e: EffectiveIPv4): number {
+export function totalSubnets4(e: Pick<EffectiveIPv4, 'subnetMin' | 'subnetMax' | 'subnetLen'>): number {
   if (e.subnetMin > e.subnetMax) return 0
   return Math.floor((e.subnetMax - e.subnetMin) / size4(e.subnetLen)) + 1
 }
