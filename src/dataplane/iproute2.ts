@@ -9,6 +9,7 @@ import {readFile} from 'node:fs/promises'
 import {UsageError} from '../core/errors.js'
 import {type Cidr4, parseIPv4} from '../core/ipv4.js'
 import {parseMAC} from '../core/lease-value.js'
+import {chooseInterface, type InterfaceChoice, type InterfaceRequest} from '../core/iface.js'
 import type {FdbEntry, LinkState, NeighEntry, RouteEntry} from '../core/vxlan.js'
 
 export interface ExecResult {
@@ -112,29 +113,23 @@ export async function readIpForward(): Promise<boolean | null> {
 export interface ExternalInterface {
   readonly name: string | null
   readonly mtu: number | null
-  /** The interface's first IPv4 address. */
+  /** The address published as PublicIP (--public-ip, else the interface's). */
   readonly address: number | null
   readonly how: string
 }
 
-/**
- * The external interface as flanneld chooses it (§8.1): `--iface` by name or address, else the interface that owns
- * `--public-ip`, else the default route's interface.
- */
+/** Reads links and routes and chooses the external interface as flanneld does (core/iface.ts). */
+export async function selectInterface(r: InterfaceRequest): Promise<InterfaceChoice | {error: string}> {
+  const [links, routes] = await Promise.all([readLinks(), readRoutes()])
+  return chooseInterface(links, routes, r)
+}
+
+/** doctor's lenient form: an unknown interface is reported as unknown rather than failing the run. */
 export async function findExternalInterface(o: {iface?: string; publicIP?: number | null}): Promise<ExternalInterface> {
-  const links = await readLinks()
-  const byAddr = (ip: number) => links.find((l) => l.addresses.some((a) => a.ip === ip))
-  if (o.iface !== undefined) {
-    const ip = parseIPv4(o.iface)
-    const l = ip !== null ? byAddr(ip) : links.find((x) => x.name === o.iface)
-    if (!l) throw new UsageError(`--iface ${o.iface}: no such interface or address on this node`, 'INVALID_IFACE')
-    return {name: l.name, mtu: l.mtu, address: ip ?? l.addresses[0]?.ip ?? null, how: `--iface ${o.iface}`}
+  const c = await selectInterface({ifaces: o.iface === undefined ? [] : [o.iface], regexes: [], publicIP: o.publicIP ?? null})
+  if ('error' in c) {
+    if (o.iface !== undefined) throw new UsageError(`--iface ${o.iface}: no such interface or address on this node`, 'INVALID_IFACE')
+    return {name: null, mtu: null, address: o.publicIP ?? null, how: c.error}
   }
-  if (o.publicIP !== undefined && o.publicIP !== null) {
-    const l = byAddr(o.publicIP)
-    return {name: l?.name ?? null, mtu: l?.mtu ?? null, address: o.publicIP, how: '--public-ip'}
-  }
-  const def = (await readRoutes()).find((r) => r.dst === null)
-  const l = def?.dev ? links.find((x) => x.name === def.dev) : undefined
-  return {name: l?.name ?? null, mtu: l?.mtu ?? null, address: l?.addresses[0]?.ip ?? null, how: l ? `default route via ${l.name}` : 'no default route'}
+  return {name: c.name, mtu: c.mtu, address: c.publicIP, how: c.how}
 }

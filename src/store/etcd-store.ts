@@ -6,6 +6,8 @@
 
 import {readFileSync} from 'node:fs'
 
+import {ExponentialBackoff, type IBackoff} from 'cockatiel'
+
 import {
   EtcdAuthenticationFailedError,
   EtcdPermissionDeniedError,
@@ -78,6 +80,9 @@ export class EtcdStore {
       hosts: [...this.endpoints],
       // The etcd3 client ignores dialTimeout, so every unary call carries its own deadline.
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : {deadline: Date.now() + opts.commandTimeoutMs}),
+      // Watch reconnects back off from 100 ms to at most 2 s (the client's default goes up to 30 s). The option is
+      // typed as a backoff but used as a factory: the cast is the library's documented workaround.
+      faultHandling: {watchBackoff: new ExponentialBackoff({initialDelay: 100, maxDelay: 2000}) as unknown as IBackoff<unknown>},
       grpcOptions: {
         // One range over 65,535 leases is ~12 MB, over gRPC's 4 MB default.
         'grpc.max_receive_message_length': 1 << 30,
@@ -85,6 +90,10 @@ export class EtcdStore {
       },
     }
     if (tls) {
+      // grpc-js passes the endpoint's host as the TLS servername even when it is an IP address, so Node prints a
+      // DEP0123 DeprecationWarning on every https://127.0.0.1:2379-style connection. Deprecation warnings are for
+      // developers, not for operators reading this CLI's stderr.
+      process.noDeprecation = true
       options.credentials = {
         rootCertificate: opts.cacert ? readPem(opts.cacert, '--cacert') : (undefined as unknown as Buffer),
         certChain: opts.cert ? readPem(opts.cert, '--cert') : undefined,
@@ -114,6 +123,14 @@ export class EtcdStore {
   }
 
   close(): void {
+    // etcd3 defers closing a channel that is still connecting by up to 1 s (its workaround for grpc-node#1487), which
+    // keeps the process alive for that second after giving up on an endpoint that accepts TCP but never answers.
+    // Close those channels now: call() has already abandoned any request still pending on them.
+    const pool = (this.client as unknown as {pool?: {hosts?: Array<{cachedServices?: Record<string, {close(): void} | undefined>}>}}).pool
+    for (const host of pool?.hosts ?? []) {
+      for (const service of Object.values(host.cachedServices ?? {})) service?.close()
+      host.cachedServices = Object.create(null) as Record<string, undefined>
+    }
     this.client.close()
   }
 

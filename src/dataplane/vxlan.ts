@@ -1,0 +1,127 @@
+/**
+ * The vxlan device and its entries, programmed with iproute2 as flanneld programs them through netlink
+ * (flannel-semantics §6.1, §6.2). Every write of one sync goes through one `bridge -batch` and one `ip -batch` run.
+ */
+
+import {randomBytes} from 'node:crypto'
+import {readFile} from 'node:fs/promises'
+
+import {UsageError} from '../core/errors.js'
+import {type Cidr4, containsCidr4, formatCidr4, formatIPv4} from '../core/ipv4.js'
+import type {ActualState, SyncPlan} from '../core/reconcile.js'
+import type {LinkState} from '../core/vxlan.js'
+import {readFdb, readLink, readNeighs, readRoutes, run} from './iproute2.js'
+
+export interface VxlanSpec {
+  readonly name: string
+  readonly vni: number
+  /** The node's PublicIP (flanneld ≥ 0.27.4 uses it as the device's local address). */
+  readonly local: number
+  /** The external interface. */
+  readonly iface: string
+  /** 0 = not set: the kernel's default 8472. */
+  readonly port: number
+  readonly gbp: boolean
+  readonly mtu: number
+}
+
+/** A random unicast, locally administered MAC, as flannel's pkg/mac does. */
+export function randomMac(): string {
+  const b = randomBytes(6)
+  b[0] = (b[0]! & 0xfe) | 0x02
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':')
+}
+
+async function ipOrThrow(args: string[], what: string): Promise<void> {
+  const r = await run('ip', args)
+  if (r.code !== 0) throw new Error(`${what}: ip ${args.join(' ')}: ${r.stderr.trim()}`)
+}
+
+/** Whether an existing link can be reused as flanneld would (same VNI, local address and port, vxlan, no GBP change). */
+export function compatibleDevice(l: LinkState, s: VxlanSpec): boolean {
+  const v = l.vxlan
+  if (!v) return false
+  return v.id === s.vni && v.local === formatIPv4(s.local) && (v.port ?? 8472) === (s.port || 8472) && v.gbp === s.gbp && !v.learning
+}
+
+/** CAP_NET_ADMIN (bit 12) in the effective capability set of this process. */
+export async function hasNetAdmin(): Promise<boolean> {
+  try {
+    const status = await readFile('/proc/self/status', 'utf8')
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)
+    return m ? (BigInt(`0x${m[1]}`) & (1n << 12n)) !== 0n : false
+  } catch {
+    return false
+  }
+}
+
+export interface EnsuredDevice {
+  readonly link: LinkState
+  readonly created: boolean
+  readonly recreated: boolean
+}
+
+/**
+ * Creates flannel.<VNI> or reuses a compatible one (keeping its MAC); an incompatible one is deleted and recreated
+ * with the same MAC. Sets the MTU, the `<subnet IP>/32` address (removing other addresses inside the Network), and
+ * brings it up.
+ */
+export async function ensureVxlanDevice(s: VxlanSpec, address: number, network: Cidr4): Promise<EnsuredDevice> {
+  let link = await readLink(s.name)
+  let created = false
+  let recreated = false
+  if (link && !compatibleDevice(link, s)) {
+    await ipOrThrow(['link', 'del', s.name], `removing incompatible ${s.name}`)
+    recreated = true
+  }
+  if (!link || recreated) {
+    const mac = link?.mac || randomMac()
+    const args = ['link', 'add', s.name, 'address', mac, 'mtu', String(s.mtu), 'type', 'vxlan', 'id', String(s.vni), 'local', formatIPv4(s.local), 'dev', s.iface, 'nolearning']
+    if (s.port) args.push('dstport', String(s.port))
+    if (s.gbp) args.push('gbp')
+    await ipOrThrow(args, `creating ${s.name}`)
+    created = !recreated
+  } else if (link.mtu !== s.mtu) {
+    await ipOrThrow(['link', 'set', s.name, 'mtu', String(s.mtu)], `setting the MTU of ${s.name}`)
+  }
+  link = await readLink(s.name)
+  if (!link) throw new Error(`${s.name} vanished right after it was created`)
+  const lines: string[] = []
+  for (const a of link.addresses) {
+    if (containsCidr4(network, {ip: a.ip, prefix: 32}) && !(a.ip === address && a.prefix === 32)) lines.push(`addr del ${formatCidr4(a)} dev ${s.name}`)
+  }
+  if (!link.addresses.some((a) => a.ip === address && a.prefix === 32)) lines.push(`addr replace ${formatIPv4(address)}/32 dev ${s.name}`)
+  if (!link.up) lines.push(`link set ${s.name} up`)
+  if (lines.length > 0) {
+    const r = await run('ip', ['-batch', '-'], lines.join('\n') + '\n')
+    if (r.code !== 0) throw new Error(`configuring ${s.name}: ${r.stderr.trim()}`)
+    link = (await readLink(s.name))!
+  }
+  await run('sysctl', ['-q', '-w', `net.ipv6.conf.${s.name}.accept_ra=0`]).catch(() => undefined)
+  return {link, created, recreated}
+}
+
+export async function readActual(dev: string): Promise<ActualState> {
+  const [routes, neighs, fdb] = await Promise.all([readRoutes(), readNeighs(dev), readFdb(dev)])
+  return {routes, neighs, fdb}
+}
+
+/** Applies one sync: the FDB batch first, then the neighbour and route batch. `-force` keeps going past a bad line. */
+export async function applySync(plan: SyncPlan): Promise<{errors: string[]}> {
+  const errors: string[] = []
+  if (plan.bridge.length > 0) {
+    const r = await run('bridge', ['-force', '-batch', '-'], plan.bridge.join('\n') + '\n')
+    if (r.code !== 0) errors.push(`bridge -batch: ${r.stderr.trim()}`)
+  }
+  if (plan.ip.length > 0) {
+    const r = await run('ip', ['-force', '-batch', '-'], plan.ip.join('\n') + '\n')
+    if (r.code !== 0) errors.push(`ip -batch: ${r.stderr.trim()}`)
+  }
+  return {errors}
+}
+
+export function requireNetAdmin(has: boolean): void {
+  if (!has) {
+    throw new UsageError('the agent needs CAP_NET_ADMIN to program the vxlan device, routes and FDB: run it as root (or grant cap_net_admin)', 'MISSING_CAPABILITY')
+  }
+}
