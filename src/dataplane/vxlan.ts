@@ -23,6 +23,8 @@ export interface VxlanSpec {
   readonly port: number
   readonly gbp: boolean
   readonly mtu: number
+  /** The MAC to create the device with (else the existing device's, else a random one). */
+  readonly mac?: string
 }
 
 /** A random unicast, locally administered MAC, as flannel's pkg/mac does. */
@@ -62,43 +64,42 @@ export interface EnsuredDevice {
 }
 
 /**
- * Creates flannel.<VNI> or reuses a compatible one (keeping its MAC); an incompatible one is deleted and recreated
- * with the same MAC. Sets the MTU, the `<subnet IP>/32` address (removing other addresses inside the Network), and
- * brings it up.
+ * Creates flannel.<VNI>, or reuses a compatible one (keeping its MAC across restarts); an incompatible one is deleted
+ * and recreated with the same MAC. Sets the MTU. The address comes later, once the lease is known.
  */
-export async function ensureVxlanDevice(s: VxlanSpec, address: number, network: Cidr4): Promise<EnsuredDevice> {
-  let link = await readLink(s.name)
-  let created = false
-  let recreated = false
-  if (link && !compatibleDevice(link, s)) {
-    await ipOrThrow(['link', 'del', s.name], `removing incompatible ${s.name}`)
-    recreated = true
-  }
-  if (!link || recreated) {
-    const mac = link?.mac || randomMac()
+export async function ensureVxlanDevice(s: VxlanSpec): Promise<EnsuredDevice> {
+  const link = await readLink(s.name)
+  const reuse = link !== null && compatibleDevice(link, s)
+  if (link && !reuse) await ipOrThrow(['link', 'del', s.name], `removing incompatible ${s.name}`)
+  if (!reuse) {
+    const mac = link?.mac || s.mac || randomMac()
     const args = ['link', 'add', s.name, 'address', mac, 'mtu', String(s.mtu), 'type', 'vxlan', 'id', String(s.vni), 'local', formatIPv4(s.local), 'dev', s.iface, 'nolearning']
     if (s.port) args.push('dstport', String(s.port))
     if (s.gbp) args.push('gbp')
     await ipOrThrow(args, `creating ${s.name}`)
-    created = !recreated
+    await run('sysctl', ['-q', '-w', `net.ipv6.conf.${s.name}.accept_ra=0`]).catch(() => undefined)
   } else if (link.mtu !== s.mtu) {
     await ipOrThrow(['link', 'set', s.name, 'mtu', String(s.mtu)], `setting the MTU of ${s.name}`)
   }
-  link = await readLink(s.name)
-  if (!link) throw new Error(`${s.name} vanished right after it was created`)
+  const now = await readLink(s.name)
+  if (!now) throw new Error(`${s.name} vanished right after it was set up`)
+  return {link: now, created: !link, recreated: link !== null && !reuse}
+}
+
+/** Gives the device exactly `<address>/32` from the Network (flannel's EnsureV4AddressOnLink) and brings it up. */
+export async function configureVxlanAddress(name: string, address: number, network: Cidr4): Promise<LinkState> {
+  const link = await readLink(name)
+  if (!link) throw new Error(`${name} does not exist`)
   const lines: string[] = []
   for (const a of link.addresses) {
-    if (containsCidr4(network, {ip: a.ip, prefix: 32}) && !(a.ip === address && a.prefix === 32)) lines.push(`addr del ${formatCidr4(a)} dev ${s.name}`)
+    if (containsCidr4(network, {ip: a.ip, prefix: 32}) && !(a.ip === address && a.prefix === 32)) lines.push(`addr del ${formatCidr4(a)} dev ${name}`)
   }
-  if (!link.addresses.some((a) => a.ip === address && a.prefix === 32)) lines.push(`addr replace ${formatIPv4(address)}/32 dev ${s.name}`)
-  if (!link.up) lines.push(`link set ${s.name} up`)
-  if (lines.length > 0) {
-    const r = await run('ip', ['-batch', '-'], lines.join('\n') + '\n')
-    if (r.code !== 0) throw new Error(`configuring ${s.name}: ${r.stderr.trim()}`)
-    link = (await readLink(s.name))!
-  }
-  await run('sysctl', ['-q', '-w', `net.ipv6.conf.${s.name}.accept_ra=0`]).catch(() => undefined)
-  return {link, created, recreated}
+  if (!link.addresses.some((a) => a.ip === address && a.prefix === 32)) lines.push(`addr replace ${formatIPv4(address)}/32 dev ${name}`)
+  if (!link.up) lines.push(`link set ${name} up`)
+  if (lines.length === 0) return link
+  const r = await run('ip', ['-batch', '-'], lines.join('\n') + '\n')
+  if (r.code !== 0) throw new Error(`configuring ${name}: ${r.stderr.trim()}`)
+  return (await readLink(name))!
 }
 
 export async function readActual(dev: string): Promise<ActualState> {

@@ -110,6 +110,11 @@ export class EtcdStore {
     this.client = new Etcd3(options)
   }
 
+  /** A client that has not talked to etcd yet (the agent retries its first calls itself). */
+  static create(opts: ConnectionOptions): EtcdStore {
+    return new EtcdStore(opts)
+  }
+
   /** Connects and proves the cluster answers within the dial timeout. */
   static async open(opts: ConnectionOptions): Promise<EtcdStore> {
     const store = new EtcdStore(opts)
