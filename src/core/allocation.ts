@@ -68,9 +68,10 @@ export interface AcquireInput {
  * if no key holds it and it is compatible; then a pick from the bag.
  */
 export function planAcquire(i: AcquireInput): AcquirePlan {
-  const byKey = [...i.leases].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
   const deleted: Lease[] = []
-  const mine = byKey.find((l) => l.attrs.publicIP === i.publicIP)
+  // The first lease in etcd key order with our PublicIP (a scan, not a sort: usually there are none or one).
+  let mine: Lease | undefined
+  for (const l of i.leases) if (l.attrs.publicIP === i.publicIP && (mine === undefined || l.key < mine.key)) mine = l
   if (mine) {
     if (isLeaseCompatible(i.config, i.effective, mine)) return {kind: 'reuse', lease: mine, deleted}
     deleted.push(mine)
