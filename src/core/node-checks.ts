@@ -6,6 +6,8 @@
 import type {ClusterContext, Finding} from './doctor.js'
 import {type Cidr4, containsCidr4, formatCidr4, formatIPv4, parseCidr4} from './ipv4.js'
 import type {Lease} from './leases.js'
+import {hostGwPeers, planHostGw} from './hostgw.js'
+import {masqRules, MASQ_CHAIN, missingRules} from './masq.js'
 import {parseSubnetEnv} from './subnet-env.js'
 import {deviceName, describePeer, desiredPeers, type FdbEntry, type LinkState, type NeighEntry, routeMatches, type RouteEntry} from './vxlan.js'
 
@@ -25,6 +27,11 @@ export interface NodeObservation {
   readonly neighs: readonly NeighEntry[]
   readonly fdb: readonly FdbEntry[]
   readonly ipForward: boolean | null
+  /** The external interface's name, if known (host-gw routes go through it). */
+  readonly ifaceName?: string | null
+  /** `iptables -t nat -S` and `iptables -t filter -S` output; null when iptables is missing or unreadable. */
+  readonly iptablesNat?: string | null
+  readonly iptablesFilter?: string | null
 }
 
 export const NODE_CHECK_IDS = [
@@ -43,6 +50,10 @@ export const NODE_CHECK_IDS = [
   'fdb-missing',
   'route-stale',
   'ip-forward-off',
+  'hostgw-peer-unreachable',
+  'masq-rules-missing',
+  'masq-rules-stale',
+  'forward-policy-drop',
 ]
 
 interface EnvFacts {
@@ -238,6 +249,8 @@ export function nodeChecks(obs: NodeObservation, ctx: ClusterContext): Finding[]
       }
     }
   }
+  if (eff?.backendType === 'host-gw' && eff.ipv4) hostGwChecks(obs, ctx, own, out)
+  masqChecks(obs, ctx, facts, out)
   if (obs.ipForward === false) {
     out.push({
       id: 'ip-forward-off',
@@ -248,4 +261,77 @@ export function nodeChecks(obs: NodeObservation, ctx: ClusterContext): Finding[]
     })
   }
   return out
+}
+
+function hostGwChecks(obs: NodeObservation, ctx: ClusterContext, own: Lease | undefined, out: Finding[]): void {
+  const iface = obs.ifaceName
+  if (!iface) return
+  const peers = hostGwPeers(ctx.leases, own?.subnet ?? null, obs.routes)
+  const plan = planHostGw(peers, obs.routes, iface, ctx.effective!.ipv4!.network)
+  for (const p of plan.unreachable) {
+    out.push({
+      id: 'hostgw-peer-unreachable',
+      severity: 'error',
+      subjects: [formatCidr4(p.subnet)],
+      message: `${formatCidr4(p.subnet)} (${formatIPv4(p.publicIP)}) is not on a directly connected subnet of ${iface}: host-gw cannot route to it and its pods are unreachable from here`,
+      hint: 'host-gw needs every node on one L2 segment; use the vxlan backend (DirectRouting keeps plain routes where possible)',
+    })
+  }
+  for (const line of plan.ip) {
+    const m = /^route replace (\S+) via (\S+)/.exec(line)
+    if (!m) continue
+    out.push({
+      id: 'route-missing',
+      severity: 'error',
+      subjects: [m[1]!],
+      message: `no route ${m[1]} via ${m[2]} dev ${iface} (host-gw): pods there are unreachable (routes vanish when a NIC restarts)`,
+      hint: `ip route replace ${m[1]} via ${m[2]} dev ${iface}`,
+    })
+  }
+}
+
+/** Masquerade rules (when subnet.env says FLANNEL_IPMASQ=true) and the FORWARD policy trap from flannel's troubleshooting guide. */
+function masqChecks(obs: NodeObservation, ctx: ClusterContext, facts: EnvFacts, out: Finding[]): void {
+  const net = ctx.effective?.ipv4?.network
+  const env = obs.subnetEnvText === null ? null : parseSubnetEnv(obs.subnetEnvText)
+  if (obs.iptablesNat && net && facts.subnet && env?.get('FLANNEL_IPMASQ') === 'true') {
+    const want = masqRules(net, facts.subnet, true)
+    const wantPlain = masqRules(net, facts.subnet, false)
+    const missing = missingRules(want, obs.iptablesNat).filter((r) => missingRules([wantPlain[want.indexOf(r)]!], obs.iptablesNat!).length > 0)
+    if (missing.length > 0) {
+      out.push({
+        id: 'masq-rules-missing',
+        severity: 'error',
+        subjects: [MASQ_CHAIN],
+        message: `${missing.length} of flanneld's ${want.length} masquerade rules for ${formatCidr4(net)} are missing from the nat table: pod traffic to the outside world leaves with pod addresses`,
+        hint: 'restart flanneld (or run flannelctl agent --ip-masq, which re-checks them every resync)',
+      })
+    }
+    const ours = obs.iptablesNat.split('\n').filter((l) => l.startsWith(`-A ${MASQ_CHAIN} `))
+    const cidrs = new Set([formatCidr4(net), formatCidr4(facts.subnet), '224.0.0.0/4'])
+    const stale = ours.filter((l) => [...l.matchAll(/(\d+\.\d+\.\d+\.\d+\/\d+)/g)].some((m) => !cidrs.has(m[1]!)))
+    if (stale.length > 0) {
+      out.push({
+        id: 'masq-rules-stale',
+        severity: 'warning',
+        subjects: [MASQ_CHAIN],
+        message: `${stale.length} rule(s) in ${MASQ_CHAIN} were built for another Network or subnet (as after network expand), e.g. ${stale[0]}`,
+        hint: 'restart flanneld on this node: it deletes the old rule set and installs the one for the current Network',
+      })
+    }
+  }
+  if (obs.iptablesFilter && net) {
+    const lines = obs.iptablesFilter.split('\n').map((l) => l.trim())
+    const n = formatCidr4(net)
+    const accepts = lines.some((l) => l.startsWith('-A FLANNEL-FWD') && l.includes(n) && l.endsWith('-j ACCEPT'))
+    if (lines.includes('-P FORWARD DROP') && !accepts) {
+      out.push({
+        id: 'forward-policy-drop',
+        severity: 'error',
+        subjects: ['FORWARD'],
+        message: `the FORWARD chain's policy is DROP (Docker >= 1.13 sets it) and no flannel ACCEPT rule for ${n} exists: traffic between pods on different nodes is dropped`,
+        hint: `iptables -A FORWARD -s ${n} -j ACCEPT && iptables -A FORWARD -d ${n} -j ACCEPT (flanneld adds them with --iptables-forward-rules, the default)`,
+      })
+    }
+  }
 }

@@ -50,14 +50,17 @@ async function observeNode(o: LocalOptions, vni: number | null): Promise<NodeObs
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(`cannot read ${o.subnetFile}: ${(error as NodeJS.ErrnoException).code}`, 'UNREADABLE_FILE')
   }
   const dev = vni === null ? null : deviceName(vni)
-  const [device, routes, neighs, fdb, ipForward] = await Promise.all([
+  const ipt = await import('../dataplane/iptables.js')
+  const [device, routes, neighs, fdb, ipForward, iptablesNat, iptablesFilter] = await Promise.all([
     dev ? dp.readLink(dev) : Promise.resolve(null),
     dp.readRoutes(),
     dev ? dp.readNeighs(dev).catch(() => []) : Promise.resolve([]),
     dev ? dp.readFdb(dev).catch(() => []) : Promise.resolve([]),
     dp.readIpForward(),
+    ipt.savedRules('nat').catch(() => null),
+    ipt.savedRules('filter').catch(() => null),
   ])
-  return {subnetFile: o.subnetFile, subnetEnvText: text, publicIP: publicIP ?? ext.address, publicIPSource: ext.how, ifaceMtu: ext.mtu, device, routes, neighs, fdb, ipForward}
+  return {subnetFile: o.subnetFile, subnetEnvText: text, publicIP: publicIP ?? ext.address, publicIPSource: ext.how, ifaceMtu: ext.mtu, ifaceName: ext.name, device, routes, neighs, fdb, ipForward, iptablesNat, iptablesFilter}
 }
 
 export async function runDoctor(reader: NetworkReader, o: DoctorOptions): Promise<DoctorResult> {

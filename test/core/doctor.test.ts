@@ -156,3 +156,52 @@ describe('doctor node checks', () => {
     assert.deepEqual(nodeChecks({...healthy, routes: direct.slice(0, 2), neighs: [], fdb: []}, dr).map((f) => [f.id, f.subjects[0]]), [['route-missing', '10.5.3.0/24']])
   })
 })
+
+describe('doctor node checks: masquerade, forward policy, host-gw', () => {
+  const leases = [kv('10.5.1.0-24', vx('198.18.0.1', '02:00:00:00:01:01'))]
+  const ctx = run(VXLAN, leases).context
+  const ip = (s: string) => parseIPv4(s)!
+  const base: NodeObservation = {
+    subnetFile: '/run/flannel/subnet.env',
+    subnetEnvText: 'FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.5.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n',
+    publicIP: ip('198.18.0.1'),
+    publicIPSource: 'test',
+    ifaceMtu: 1500,
+    device: {name: 'flannel.1', mtu: 1450, mac: '02:00:00:00:01:01', up: true, vxlan: {id: 1, local: '198.18.0.1', port: 8472, learning: false, gbp: false}, addresses: [{ip: ip('10.5.1.0'), prefix: 32}]},
+    routes: [],
+    neighs: [],
+    fdb: [],
+    ipForward: true,
+  }
+  const golden = [
+    '-P POSTROUTING ACCEPT',
+    '-N FLANNEL-POSTRTG',
+    '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
+    '-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN',
+    '-A FLANNEL-POSTRTG -s 10.5.1.0/24 -d 10.5.0.0/16 -m comment --comment "flanneld masq" -j RETURN',
+    '-A FLANNEL-POSTRTG -s 10.5.0.0/16 -d 10.5.1.0/24 -m comment --comment "flanneld masq" -j RETURN',
+    '-A FLANNEL-POSTRTG ! -s 10.5.0.0/16 -d 10.5.1.0/24 -m comment --comment "flanneld masq" -j RETURN',
+    '-A FLANNEL-POSTRTG -s 10.5.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
+    '-A FLANNEL-POSTRTG ! -s 10.5.0.0/16 -d 10.5.0.0/16 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
+  ]
+  const check = (o: Partial<NodeObservation>) => nodeChecks({...base, ...o}, ctx).map((f) => f.id)
+
+  test('rules as flanneld installs them: no finding', () => assert.deepEqual(check({iptablesNat: golden.join('\n')}), []))
+  test('masq-rules-missing', () => assert.deepEqual(check({iptablesNat: golden.filter((_, i) => i !== 5).join('\n')}), ['masq-rules-missing']))
+  test('masq-rules-stale (rules for the pre-expansion Network left behind)', () =>
+    assert.deepEqual(check({iptablesNat: [...golden, '-A FLANNEL-POSTRTG -s 10.5.0.0/17 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully'].join('\n')}), ['masq-rules-stale']))
+  test('FLANNEL_IPMASQ=false: masquerade rules are not expected', () =>
+    assert.deepEqual(check({iptablesNat: '', subnetEnvText: base.subnetEnvText!.replace('IPMASQ=true', 'IPMASQ=false')}), []))
+  test('forward-policy-drop without flannel ACCEPT rules, none with them', () => {
+    assert.deepEqual(check({iptablesNat: golden.join('\n'), iptablesFilter: '-P INPUT ACCEPT\n-P FORWARD DROP\n-P OUTPUT ACCEPT'}), ['forward-policy-drop'])
+    const withFwd = '-P FORWARD DROP\n-N FLANNEL-FWD\n-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD\n-A FLANNEL-FWD -s 10.5.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT'
+    assert.deepEqual(check({iptablesNat: golden.join('\n'), iptablesFilter: withFwd}), [])
+  })
+  test('host-gw: a peer behind a router is unreachable; a missing route is reported', () => {
+    const hg = (a: string) => `{"PublicIP":"${a}","PublicIPv6":null,"BackendType":"host-gw"}`
+    const hctx = run('{"Network":"10.5.0.0/16","Backend":{"Type":"host-gw"}}', [kv('10.5.1.0-24', hg('198.18.0.1')), kv('10.5.2.0-24', hg('198.18.0.2')), kv('10.5.3.0-24', hg('198.18.1.3'))]).context
+    const routes: RouteEntry[] = [{dst: null, gateway: ip('198.18.0.254'), dev: 'eth0', onlink: false}, {dst: parseCidr4('198.18.0.0/24'), gateway: null, dev: 'eth0', onlink: false}]
+    const fs = nodeChecks({...base, subnetEnvText: base.subnetEnvText!.replace('IPMASQ=true', 'IPMASQ=false'), device: null, ifaceName: 'eth0', routes}, hctx)
+    assert.deepEqual(fs.map((f) => [f.id, f.subjects[0]]), [['hostgw-peer-unreachable', '10.5.3.0/24'], ['route-missing', '10.5.2.0/24']])
+  })
+})
