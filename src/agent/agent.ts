@@ -449,12 +449,14 @@ export class Agent {
 
   /** Compares the entries the current leases need with the kernel's and repairs the difference. */
   private async syncOnce(): Promise<void> {
-    if (!this.own) return
+    // A re-acquire clears this.own while a sync may be running: keep the subnet this sync started with.
+    const own = this.own
+    if (!own) return
     try {
       const actual = await this.d.dataplane.readActual(this.dev)
       const {leases, malformed} = decodeLeases([...this.kvs.values()])
       for (const m of malformed) this.d.log('warn', `ignoring bad subnet key ${m.key}: ${m.error}`)
-      const peers = desiredPeers(leases, this.own.subnet, this.effective.vxlan!.directRouting, actual.routes)
+      const peers = desiredPeers(leases, own.subnet, this.effective.vxlan!.directRouting, actual.routes)
       const plan = planSync(peers, actual, this.dev, this.effective.ipv4!.network)
       const {errors} = plan.bridge.length + plan.ip.length > 0 ? await this.d.dataplane.apply(plan) : {errors: []}
       this.status.peers = peers.length

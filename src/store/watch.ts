@@ -23,6 +23,9 @@ export interface WatchCallbacks {
   onConnected?(): void
 }
 
+/** How long cancel() waits for etcd to confirm the cancellation. */
+const CANCEL_WAIT_MS = 2000
+
 export async function watchSubnets(store: EtcdStore, fromRevision: string, cb: WatchCallbacks): Promise<WatchHandle> {
   const w: Watcher = await store.raw
     .watch()
@@ -31,6 +34,8 @@ export async function watchSubnets(store: EtcdStore, fromRevision: string, cb: W
     .create()
   let lost = false
   w.on('data', (res) => {
+    // A watch given up on delivers nothing more: its events would race the new watch's after a re-list.
+    if (lost) return
     const events: WatchEvent[] = []
     for (const e of res.events) {
       const kv = e.kv as IKeyValue
@@ -43,14 +48,22 @@ export async function watchSubnets(store: EtcdStore, fromRevision: string, cb: W
   w.on('connected', () => cb.onConnected?.())
   w.on('error', (err: Error) => {
     if (lost) return
+    // etcd3 emits 'error' only after etcd cancelled the watch, and it has already dropped the watcher by then.
+    // Cancelling it again would wait forever for an 'end' that never comes (and hang the caller's re-list).
     lost = true
-    void w.cancel().catch(() => undefined)
     cb.onLost(err)
   })
   return {
     cancel: async () => {
+      if (lost) return
       lost = true
-      await w.cancel().catch(() => undefined)
+      // The cancel request is answered by etcd; while etcd is unreachable or stalled, do not wait for it forever.
+      let timer: NodeJS.Timeout | undefined
+      const bounded = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, CANCEL_WAIT_MS)
+      })
+      await Promise.race([w.cancel().catch(() => undefined), bounded])
+      clearTimeout(timer)
     },
   }
 }

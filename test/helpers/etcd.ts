@@ -1,5 +1,5 @@
 // Test harness that runs REAL etcd servers (Debian's /usr/bin/etcd 3.4) on
-// loopback for node:test suites. Every child process this module starts is
+// loopback (or, with `netns`, on an address inside a network namespace) for node:test suites. Every child process this module starts is
 // tracked and SIGKILLed by its own pid if the test process exits or is
 // signalled, so an aborted run never leaves etcd behind.
 
@@ -29,6 +29,17 @@ export interface StartEtcdOptions {
   tls?: boolean;
   /** Create users root/flannel and a flannel-rw role, then `auth enable`. */
   auth?: boolean;
+  /**
+   * Run etcd inside this network namespace (`ip netns exec NAME /usr/bin/etcd ...`); its health is probed and
+   * etcdctl is run from inside the namespace too. The namespace must exist and have `host` on an interface.
+   */
+  netns?: string;
+  /** Address etcd listens on for clients and peers: 127.0.0.1 by default. */
+  host?: string;
+  /** Client port; a free loopback port by default, 2379 inside a netns. */
+  clientPort?: number;
+  /** Peer port; a free loopback port by default, 2380 inside a netns. */
+  peerPort?: number;
 }
 
 /** Paths of the PEM files generated for a TLS server. */
@@ -71,6 +82,8 @@ export interface EtcdServer {
   readonly pid: number;
   readonly tls?: EtcdTlsFiles;
   readonly auth?: EtcdAuthInfo;
+  /** The network namespace etcd runs in, when started with `netns`. */
+  readonly netns?: string;
   /** SIGTERM, SIGKILL after 5 s, then remove the temp dir. Idempotent. */
   stop(): Promise<void>;
   /** SIGKILL and wait for exit; the data dir is kept so restart() can reuse it. */
@@ -179,7 +192,7 @@ async function makeTempDir(): Promise<string> {
 // ---------------------------------------------------------------------------
 // TLS material
 
-const OPENSSL_CONFIG = `[req]
+const opensslConfig = (host: string) => `[req]
 distinguished_name = dn
 prompt = no
 [dn]
@@ -191,7 +204,7 @@ subjectKeyIdentifier = hash
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1,DNS:localhost
+subjectAltName = IP:127.0.0.1,DNS:localhost${host === '127.0.0.1' ? '' : `,IP:${host}`}
 [client]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
@@ -205,10 +218,10 @@ interface GeneratedTls extends EtcdTlsFiles {
   serverKey: string;
 }
 
-async function generateTls(dir: string): Promise<GeneratedTls> {
+async function generateTls(dir: string, host = '127.0.0.1'): Promise<GeneratedTls> {
   await mkdir(dir, {recursive: true});
   const cnf = path.join(dir, 'openssl.cnf');
-  await writeFile(cnf, OPENSSL_CONFIG);
+  await writeFile(cnf, opensslConfig(host));
   const f = (name: string) => path.join(dir, name);
 
   const makeCa = (name: string, cn: string) =>
@@ -250,6 +263,10 @@ interface MemberConfig {
   tls?: GeneratedTls;
   /** Raft timing overrides (ms); etcd's defaults (100/1000) when absent. */
   raftTiming?: {heartbeat: number; election: number};
+  /** Listen address for clients and peers (127.0.0.1 unless set). */
+  host?: string;
+  /** Network namespace to run in (`ip netns exec`). */
+  netns?: string;
 }
 
 const ROOT_AUTH = {user: 'flannel', password: 'flpw', rootUser: 'root', rootPassword: 'rootpw'} as const;
@@ -261,6 +278,7 @@ class EtcdMember implements EtcdServer {
   readonly peerPort: number;
   readonly dataDir: string;
   readonly tls?: EtcdTlsFiles;
+  readonly netns?: string;
   auth?: EtcdAuthInfo;
 
   private child?: ChildProcess;
@@ -273,7 +291,8 @@ class EtcdMember implements EtcdServer {
   constructor(private readonly cfg: MemberConfig, tlsBuffers?: {ca: Buffer; cert: Buffer; key: Buffer}) {
     this.clientPort = cfg.clientPort;
     this.peerPort = cfg.peerPort;
-    this.endpoint = `${cfg.tls ? 'https' : 'http'}://127.0.0.1:${cfg.clientPort}`;
+    this.netns = cfg.netns;
+    this.endpoint = `${cfg.tls ? 'https' : 'http'}://${this.host}:${cfg.clientPort}`;
     this.endpoints = [this.endpoint];
     this.dataDir = path.join(cfg.dir, 'data');
     this.logFile = path.join(cfg.dir, 'etcd.log');
@@ -288,10 +307,19 @@ class EtcdMember implements EtcdServer {
     return this.lastPid;
   }
 
+  private get host(): string {
+    return this.cfg.host ?? '127.0.0.1';
+  }
+
+  /** [file, args] to run a program here, through `ip netns exec` when etcd lives in a namespace. */
+  private inNetns(file: string, args: string[]): [string, string[]] {
+    return this.cfg.netns ? ['ip', ['netns', 'exec', this.cfg.netns, file, ...args]] : [file, args];
+  }
+
   /** Spawn etcd (not waiting for health). */
   spawn(): void {
     const {cfg} = this;
-    const peerUrl = `http://127.0.0.1:${cfg.peerPort}`;
+    const peerUrl = `http://${this.host}:${cfg.peerPort}`;
     const args = [
       '--name', cfg.name,
       '--data-dir', this.dataDir,
@@ -316,7 +344,8 @@ class EtcdMember implements EtcdServer {
     }
     // stdio is ignored (logs go to etcd.log) and the child is unref'd, so a test
     // that forgets stop() cannot hang the runner; the exit hook kills it instead.
-    const child = spawn(ETCD, args, {stdio: 'ignore'});
+    // `ip netns exec` execs etcd in place (no fork), so the pid is etcd's own.
+    const child = spawn(...this.inNetns(ETCD, args), {stdio: 'ignore'});
     child.unref();
     liveProcesses.add(child);
     this.child = child;
@@ -348,6 +377,7 @@ class EtcdMember implements EtcdServer {
 
   /** One GET /health; with TLS it presents the client cert. etcd tolerates missing auth here. */
   private probe(): Promise<boolean> {
+    if (this.cfg.netns) return this.probeInNetns();
     return new Promise((resolve) => {
       const options = {host: '127.0.0.1', port: this.clientPort, path: '/health', agent: false, timeout: 1000} as const;
       const onResponse = (res: http.IncomingMessage) => {
@@ -367,6 +397,18 @@ class EtcdMember implements EtcdServer {
       req.on('timeout', () => req.destroy());
       req.on('error', () => resolve(false));
     });
+  }
+
+  /** The same probe from inside the namespace, with curl (this process cannot open sockets there). */
+  private async probeInNetns(): Promise<boolean> {
+    const tls = this.cfg.tls ? ['--cacert', this.cfg.tls.ca, '--cert', this.cfg.tls.cert, '--key', this.cfg.tls.key] : [];
+    const res = await run(...this.inNetns('curl', ['-s', '-m', '1', ...tls, `${this.endpoint}/health`])).catch(() => null);
+    if (!res || res.code !== 0) return false;
+    try {
+      return (JSON.parse(res.stdout) as {health?: string}).health === 'true';
+    } catch {
+      return false;
+    }
   }
 
   private async logTail(): Promise<string> {
@@ -416,7 +458,7 @@ class EtcdMember implements EtcdServer {
     const flags = [`--endpoints=${this.endpoint}`];
     if (this.tls) flags.push(`--cacert=${this.tls.ca}`, `--cert=${this.tls.cert}`, `--key=${this.tls.key}`);
     if (this.auth) flags.push(`--user=${this.auth.rootUser}:${this.auth.rootPassword}`);
-    return run(ETCDCTL, [...flags, ...args], {input, env: {...process.env, ETCDCTL_API: '3'}});
+    return run(...this.inNetns(ETCDCTL, [...flags, ...args]), {input, env: {...process.env, ETCDCTL_API: '3'}});
   }
 
   /** Create root + flannel users and the flannel-rw role, then enable auth. */
@@ -468,14 +510,22 @@ const SINGLE_MEMBER_RAFT_TIMING = {heartbeat: 10, election: 100};
 
 const clusterToken = () => `flannelctl-${randomBytes(6).toString('hex')}`;
 
-/** Start a single etcd member on free loopback ports and wait until it is healthy. */
+/**
+ * Start a single etcd member on free loopback ports and wait until it is healthy. With `netns` it runs inside that
+ * network namespace on `host` (ports 2379/2380 unless given).
+ */
 export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdServer> {
-  const [dir, [clientPort, peerPort]] = await Promise.all([makeTempDir(), freePorts(2)]);
+  const host = opts.host ?? '127.0.0.1';
+  const fixed = opts.netns ? [opts.clientPort ?? 2379, opts.peerPort ?? 2380] : [opts.clientPort, opts.peerPort];
+  const needFree = fixed.filter((p) => p === undefined).length;
+  const [dir, free] = await Promise.all([makeTempDir(), needFree > 0 ? freePorts(needFree) : Promise.resolve([])]);
+  const clientPort = fixed[0] ?? free.shift();
+  const peerPort = fixed[1] ?? free.shift();
   let tls: GeneratedTls | undefined;
   let tlsBuffers: {ca: Buffer; cert: Buffer; key: Buffer} | undefined;
   try {
     if (opts.tls) {
-      tls = await generateTls(path.join(dir, 'tls'));
+      tls = await generateTls(path.join(dir, 'tls'), host);
       const [ca, cert, key] = await Promise.all([readFile(tls.ca), readFile(tls.cert), readFile(tls.key)]);
       tlsBuffers = {ca, cert, key};
     }
@@ -491,11 +541,13 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdServer
       dir,
       clientPort: clientPort!,
       peerPort: peerPort!,
-      initialCluster: `${name}=http://127.0.0.1:${peerPort}`,
+      initialCluster: `${name}=http://${host}:${peerPort}`,
       clusterToken: clusterToken(),
       enableV2: opts.enableV2 ?? false,
       tls,
       raftTiming: SINGLE_MEMBER_RAFT_TIMING,
+      host,
+      netns: opts.netns,
     },
     tlsBuffers,
   );
