@@ -1,5 +1,5 @@
 /**
- * A flanneld-compatible agent for the vxlan backend: the lease loop (acquire, renew, re-acquire), the watch of the
+ * A flanneld-compatible agent for the vxlan and host-gw backends: the lease loop (acquire, renew, re-acquire), the watch of the
  * subnets keyspace, and a level-triggered dataplane sync with a periodic resync. It takes its store, dataplane,
  * clock, randomness and abort signal as arguments; the command only wires them.
  *
@@ -16,6 +16,8 @@ import type {InterfaceChoice, InterfaceRequest} from '../core/iface.js'
 import {type Cidr4, formatCidr4, formatIPv4, parseCidr4} from '../core/ipv4.js'
 import {decodeLeases, type Lease, type NetworkSnapshot, type RawKV} from '../core/leases.js'
 import {encodeLeaseAttrs, encodeVxlanData} from '../core/lease-value.js'
+import {hostGwPeers, planHostGw} from '../core/hostgw.js'
+import {forwardRules, type IptRule, masqRules, nftScript} from '../core/masq.js'
 import {planSync, type ActualState, type SyncPlan} from '../core/reconcile.js'
 import {makeSubnetKey} from '../core/subnet-key.js'
 import {parseSubnetEnv, renderSubnetEnv} from '../core/subnet-env.js'
@@ -57,6 +59,15 @@ export interface AgentDataplane {
   readLink(name: string): Promise<LinkState | null>
   readActual(dev: string): Promise<ActualState>
   apply(plan: SyncPlan): Promise<{errors: string[]}>
+  /** The main routing table (host-gw reads only this). */
+  readRoutes(): Promise<ActualState['routes']>
+  /** The masquerade/forward rules: ensure a set (returns how many were missing), delete an old set, or nft. */
+  traffic: {
+    randomFully(): Promise<boolean>
+    ensure(rules: IptRule[]): Promise<number>
+    remove(rules: IptRule[]): Promise<number>
+    nft(script: string): Promise<void>
+  }
 }
 
 export interface Clock {
@@ -78,6 +89,8 @@ export interface AgentOptions {
   publicIP: number | null
   subnetFile: string
   ipMasq: boolean
+  /** flanneld's --iptables-forward-rules (default true). */
+  forwardRules: boolean
   renewMarginMs: number
   resyncMs: number
   allowSuspiciousPublicIP: boolean
@@ -108,6 +121,8 @@ export interface AgentStatus {
   lastSyncAt: string | null
   lastSyncOk: boolean
   lastError: string | null
+  /** host-gw peers that are not on a directly connected subnet (host-gw cannot reach them). */
+  unreachablePeers: string[]
 }
 
 interface OwnLease {
@@ -150,7 +165,12 @@ export class Agent {
     lastSyncAt: null,
     lastSyncOk: false,
     lastError: null,
+    unreachablePeers: [],
   }
+  private readonly warnedUnreachable = new Set<string>()
+  private randomFully = true
+  /** FLANNEL_NETWORK / FLANNEL_SUBNET from the subnet.env of an earlier run, for removing its masquerade rules. */
+  private previousEnv: {network: Cidr4; subnet: Cidr4} | null = null
 
   constructor(private readonly o: AgentOptions, private readonly d: AgentDeps) {}
 
@@ -181,15 +201,29 @@ export class Agent {
     return null
   }
 
+  private get hostGw(): boolean {
+    return this.effective.backendType === 'host-gw'
+  }
+
   /** Runs until the signal aborts. Leaves the lease and the dataplane in place, as flanneld does. */
   async run(): Promise<void> {
     await this.chooseInterface()
     if (!(await this.loadConfig())) return
     await this.readPrevious()
-    const ensured = await this.retry('setting up the vxlan device', () => this.d.dataplane.ensureDevice(this.deviceSpec()))
-    if (!ensured) return
-    this.mac = ensured.link.mac
-    this.d.log('info', `${ensured.created ? 'created' : ensured.recreated ? 'recreated (incompatible)' : 'reusing'} ${this.dev}`, {mac: this.mac, mtu: ensured.link.mtu})
+    if (this.hostGw) {
+      if (this.iface.publicIP !== this.iface.address) {
+        throw new UsageError(
+          `your PublicIP ${formatIPv4(this.iface.publicIP)} differs from the interface address ${formatIPv4(this.iface.address)}, meaning that probably you're on a NAT, which is not supported by host-gw backend: other nodes would route to an address this node does not have`,
+          'HOSTGW_NAT',
+        )
+      }
+    } else {
+      const ensured = await this.retry('setting up the vxlan device', () => this.d.dataplane.ensureDevice(this.deviceSpec()))
+      if (!ensured) return
+      this.mac = ensured.link.mac
+      this.d.log('info', `${ensured.created ? 'created' : ensured.recreated ? 'recreated (incompatible)' : 'reusing'} ${this.dev}`, {mac: this.mac, mtu: ensured.link.mtu})
+    }
+    if (this.o.ipMasq && !this.effective.enableNFTables) this.randomFully = await this.d.dataplane.traffic.randomFully()
     if (!(await this.acquire())) return
     await this.startWatch()
     await Promise.all([this.renewLoop(), this.resyncLoop()])
@@ -223,15 +257,16 @@ export class Agent {
         else {
           const r = resolveNetworkConfig(snap.config.value)
           if (!r.ok) problem = `invalid network config: ${r.error}`
-          else if (r.value.effective.backendType !== 'vxlan') {
-            throw new UsageError(`backend "${r.value.effective.backendType}" is not supported by flannelctl agent; supported: vxlan`, 'UNSUPPORTED_BACKEND')
+          else if (r.value.effective.backendType !== 'vxlan' && r.value.effective.backendType !== 'host-gw') {
+            throw new UsageError(`backend "${r.value.effective.backendType}" is not supported by flannelctl agent; supported: vxlan, host-gw`, 'UNSUPPORTED_BACKEND')
           } else if (r.value.config.enableIPv6 || !r.value.effective.ipv4) {
             throw new UsageError('IPv6 and dual-stack networks are not supported by flannelctl agent yet; supported: IPv4 vxlan', 'UNSUPPORTED_NETWORK')
           } else {
             this.config = r.value.config
             this.effective = r.value.effective
-            this.dev = deviceName(r.value.effective.vxlan!.vni)
-            this.d.log('info', `network ${formatCidr4(r.value.effective.ipv4.network)}, SubnetLen ${r.value.effective.ipv4.subnetLen}, vxlan VNI ${r.value.effective.vxlan!.vni}`)
+            this.dev = r.value.effective.vxlan ? deviceName(r.value.effective.vxlan.vni) : ''
+            const be = r.value.effective.vxlan ? `vxlan VNI ${r.value.effective.vxlan.vni}` : r.value.effective.backendType
+            this.d.log('info', `network ${formatCidr4(r.value.effective.ipv4.network)}, SubnetLen ${r.value.effective.ipv4.subnetLen}, ${be}`)
             return true
           }
         }
@@ -252,6 +287,9 @@ export class Agent {
     const sub = text === null ? undefined : parseSubnetEnv(text).get('FLANNEL_SUBNET')
     const c = sub === undefined || sub.includes(',') ? null : parseCidr4(sub)
     this.previous = c ? {ip: c.ip, prefix: c.prefix} : null
+    const net = text === null ? undefined : parseSubnetEnv(text).get('FLANNEL_NETWORK')
+    const n = net === undefined ? null : parseCidr4(net)
+    this.previousEnv = n && this.previous ? {network: {ip: n.ip, prefix: n.prefix}, subnet: this.previous} : null
     if (this.previous) this.d.log('info', `previous subnet from ${this.o.subnetFile}: ${formatCidr4(this.previous)}`)
   }
 
@@ -261,6 +299,7 @@ export class Agent {
   }
 
   private leaseValue(): string {
+    if (this.hostGw) return encodeLeaseAttrs({publicIP: this.iface.publicIP, publicIPv6: null, backendType: 'host-gw', backendData: null, backendV6Data: null})
     return encodeLeaseAttrs({
       publicIP: this.iface.publicIP,
       publicIPv6: null,
@@ -318,12 +357,43 @@ export class Agent {
     this.own = l
     this.previous = l.subnet
     this.status = {...this.status, subnet: formatCidr4(l.subnet), key: l.key, leaseId: l.leaseId, reserved: false, expiresAt: new Date(l.expiresAt).toISOString()}
-    const link = await this.d.dataplane.configureAddress(this.dev, l.subnet.ip, this.effective.ipv4!.network)
-    this.status.deviceUp = link.up
-    const content = renderSubnetEnv({effective: this.effective, subnet: l.subnet, ipv6Subnet: null, mtu: link.mtu, ipMasq: this.o.ipMasq})
+    let mtu = this.iface.mtu
+    if (this.hostGw) this.status.deviceUp = true // host-gw has no device of its own
+    else {
+      const link = await this.d.dataplane.configureAddress(this.dev, l.subnet.ip, this.effective.ipv4!.network)
+      this.status.deviceUp = link.up
+      mtu = link.mtu
+    }
+    await this.ensureTrafficRules(l.subnet, true)
+    const content = renderSubnetEnv({effective: this.effective, subnet: l.subnet, ipv6Subnet: null, mtu, ipMasq: this.o.ipMasq})
     await this.d.files.writeAtomic(this.o.subnetFile, content)
     this.status.subnetEnvWritten = true
     if (changed) this.d.log('warn', `THIS NODE'S SUBNET CHANGED to ${formatCidr4(l.subnet)}: ${this.o.subnetFile} rewritten; restart the pods on this node`)
+  }
+
+  /**
+   * flanneld's masquerade rules (--ip-masq) and forward rules (--iptables-forward-rules): on the first call the rules
+   * built from an earlier subnet.env with another Network or subnet are removed; every call re-checks the set.
+   */
+  private async ensureTrafficRules(subnet: Cidr4, first: boolean): Promise<void> {
+    const net = this.effective.ipv4!.network
+    if (this.effective.enableNFTables) {
+      if (this.o.ipMasq || this.o.forwardRules) await this.d.dataplane.traffic.nft(nftScript(net, subnet, this.o.ipMasq, this.o.forwardRules))
+      return
+    }
+    if (this.o.ipMasq) {
+      const prev = this.previousEnv
+      if (first && prev && (prev.network.ip !== net.ip || prev.network.prefix !== net.prefix || prev.subnet.ip !== subnet.ip || prev.subnet.prefix !== subnet.prefix)) {
+        const removed = await this.d.dataplane.traffic.remove([...masqRules(prev.network, prev.subnet, this.randomFully), ...masqRules(prev.network, prev.subnet, !this.randomFully)])
+        if (removed > 0) this.d.log('info', `removed ${removed} masquerade rule(s) built for ${formatCidr4(prev.network)} / ${formatCidr4(prev.subnet)}`)
+      }
+      const missing = await this.d.dataplane.traffic.ensure(masqRules(net, subnet, this.randomFully))
+      if (missing > 0) this.d.log(first ? 'info' : 'warn', `${first ? 'installed' : 'restored'} masquerade rules (${missing} were missing)`)
+    }
+    if (this.o.forwardRules) {
+      const missing = await this.d.dataplane.traffic.ensure(forwardRules(net))
+      if (missing > 0) this.d.log(first ? 'info' : 'warn', `${first ? 'installed' : 'restored'} forward rules (${missing} were missing)`)
+    }
   }
 
   private async startWatch(): Promise<void> {
@@ -452,6 +522,7 @@ export class Agent {
     // A re-acquire clears this.own while a sync may be running: keep the subnet this sync started with.
     const own = this.own
     if (!own) return
+    if (this.hostGw) return this.syncHostGw(own.subnet)
     try {
       const actual = await this.d.dataplane.readActual(this.dev)
       const {leases, malformed} = decodeLeases([...this.kvs.values()])
@@ -475,14 +546,47 @@ export class Agent {
     }
   }
 
-  /** Every --resync: recreate the device if it vanished, re-check subnet.env, and reconcile. */
+  /** host-gw: a route per remote host-gw lease on a connected subnet; peers behind a router are reported once. */
+  private async syncHostGw(own: Cidr4): Promise<void> {
+    try {
+      const routes = await this.d.dataplane.readRoutes()
+      const {leases} = decodeLeases([...this.kvs.values()])
+      const peers = hostGwPeers(leases, own, routes)
+      const plan = planHostGw(peers, routes, this.iface.name, this.effective.ipv4!.network)
+      for (const r of plan.replaced) this.d.log('warn', `replacing existing route to ${r}`)
+      for (const p of plan.unreachable) {
+        const s = formatCidr4(p.subnet)
+        if (this.warnedUnreachable.has(s)) continue
+        this.warnedUnreachable.add(s)
+        this.d.log('error', `host-gw cannot reach ${s}: its node ${formatIPv4(p.publicIP)} is not on a directly connected subnet of ${this.iface.name}`)
+      }
+      this.status.unreachablePeers = plan.unreachable.map((p) => `${formatCidr4(p.subnet)} (${formatIPv4(p.publicIP)})`)
+      const {errors} = plan.ip.length > 0 ? await this.d.dataplane.apply({bridge: [], ip: plan.ip, added: plan.added, removed: plan.removed}) : {errors: []}
+      this.status.peers = peers.length
+      this.status.lastSyncAt = new Date(this.d.clock.now()).toISOString()
+      this.status.lastSyncOk = errors.length === 0
+      if (errors.length > 0) {
+        this.status.lastError = errors.join('; ')
+        this.d.log('error', `route sync had errors: ${errors.join('; ')}`)
+      } else if (plan.added + plan.removed > 0) {
+        this.d.log('info', `route sync: ${plan.added} routes added or repaired, ${plan.removed} removed`, {peers: peers.length})
+      }
+    } catch (error) {
+      this.status.lastSyncOk = false
+      this.status.lastError = `route sync: ${errorText(error)}`
+      this.d.log('error', `route sync failed: ${errorText(error)}`)
+    }
+  }
+
+  /** Every --resync: recreate the device if it vanished, re-check subnet.env and the traffic rules, and reconcile. */
   private async resyncLoop(): Promise<void> {
     while (!this.aborted) {
       await this.d.clock.sleep(this.o.resyncMs, this.d.signal)
       if (this.aborted || !this.own) continue
       try {
-        const link = await this.d.dataplane.readLink(this.dev)
-        if (!link || !link.up || !link.addresses.some((a) => a.ip === this.own!.subnet.ip && a.prefix === 32)) {
+        await this.ensureTrafficRules(this.own.subnet, false)
+        const link = this.hostGw ? null : await this.d.dataplane.readLink(this.dev)
+        if (!this.hostGw && (!link || !link.up || !link.addresses.some((a) => a.ip === this.own!.subnet.ip && a.prefix === 32))) {
           this.d.log('warn', `${this.dev} is ${link ? 'misconfigured' : 'gone'}; repairing it`)
           const ensured = await this.d.dataplane.ensureDevice(this.deviceSpec())
           if (ensured.link.mac !== this.mac) {
@@ -495,9 +599,9 @@ export class Agent {
         if ((await this.d.files.read(this.o.subnetFile)) === null) await this.adopt(this.own)
       } catch (error) {
         if (error instanceof FlannelctlError && error.exitCode === 2) throw error
-        this.status.deviceUp = false
-        this.status.lastError = `repairing ${this.dev}: ${errorText(error)}`
-        this.d.log('error', `repairing ${this.dev} failed: ${errorText(error)}`)
+        if (!this.hostGw) this.status.deviceUp = false
+        this.status.lastError = `resync: ${errorText(error)}`
+        this.d.log('error', `resync repair failed: ${errorText(error)}`)
       }
       this.scheduleSync()
       await this.syncing

@@ -10,7 +10,7 @@ import {UsageError} from '../core/errors.js'
 import {parseGoIPv4} from '../core/lease-value.js'
 
 export default class AgentCommand extends BaseCommand<typeof AgentCommand> {
-  static override summary = 'Run a flanneld-compatible node agent: lease loop and vxlan dataplane that heals itself.'
+  static override summary = 'Run a flanneld-compatible node agent: lease loop and vxlan or host-gw dataplane that heals itself.'
   static override description =
     'Acquires, renews and watches subnet leases as flanneld does (same keys, same value bytes, same subnet.env), programs flannel.<VNI>, its neighbours, FDB entries and routes, and repairs them every --resync. SIGINT/SIGTERM stop it and leave the lease and the dataplane in place. Needs root (CAP_NET_ADMIN).'
   static override examples = ['<%= config.bin %> <%= command.id %> --iface eth1 --ip-masq', '<%= config.bin %> <%= command.id %> --endpoints https://10.0.0.1:2379 --cacert ca.pem --cert node.pem --key node-key.pem']
@@ -21,7 +21,8 @@ export default class AgentCommand extends BaseCommand<typeof AgentCommand> {
     'iface-regex': Flags.string({summary: 'Regex on interface addresses, then names (repeatable).', multiple: true, default: []}),
     'public-ip': Flags.string({summary: 'Address to publish as PublicIP (default: the interface address).'}),
     'subnet-file': Flags.string({summary: 'Where to write subnet.env.', default: '/run/flannel/subnet.env'}),
-    'ip-masq': Flags.boolean({summary: 'Write FLANNEL_IPMASQ=true (masquerade rules are not installed by this version).'}),
+    'ip-masq': Flags.boolean({summary: "Install flanneld's masquerade rules (chain FLANNEL-POSTRTG) and write FLANNEL_IPMASQ=true."}),
+    'iptables-forward-rules': Flags.boolean({summary: 'Install the FLANNEL-FWD accept rules for the Network (as flanneld, on by default).', default: true, allowNo: true}),
     'subnet-lease-renew-margin': Flags.integer({summary: 'Renew this many minutes before the lease expires.', default: 60, min: 1, max: 1439}),
     resync: Flags.string({summary: 'How often to compare the kernel with the leases and repair it.', default: '10s'}),
     'healthz-addr': Flags.string({summary: 'Serve /healthz and /readyz here (empty to disable).', default: '127.0.0.1:8471'}),
@@ -44,6 +45,7 @@ export default class AgentCommand extends BaseCommand<typeof AgentCommand> {
     const {agentStore} = await import('../store/agent-store.js')
     const dp = await import('../dataplane/vxlan.js')
     const ip = await import('../dataplane/iproute2.js')
+    const ipt = await import('../dataplane/iptables.js')
     const store = EtcdStore.create(resolveConnection(f as ConnectionFlags, process.env))
     const log = logger(f['log-format'] as 'text' | 'json')
     const stop = new AbortController()
@@ -60,6 +62,7 @@ export default class AgentCommand extends BaseCommand<typeof AgentCommand> {
         publicIP,
         subnetFile: f['subnet-file'],
         ipMasq: f['ip-masq'],
+        forwardRules: f['iptables-forward-rules'],
         renewMarginMs: f['subnet-lease-renew-margin'] * 60_000,
         resyncMs,
         allowSuspiciousPublicIP: f['allow-suspicious-public-ip'],
@@ -73,6 +76,8 @@ export default class AgentCommand extends BaseCommand<typeof AgentCommand> {
           readLink: ip.readLink,
           readActual: dp.readActual,
           apply: dp.applySync,
+          readRoutes: ip.readRoutes,
+          traffic: {randomFully: ipt.iptablesRandomFully, ensure: ipt.ensureIptRules, remove: ipt.deleteIptRules, nft: ipt.applyNft},
         },
         clock: realClock,
         random: Math.random,

@@ -87,6 +87,10 @@ export class EtcdStore {
         // One range over 65,535 leases is ~12 MB, over gRPC's 4 MB default.
         'grpc.max_receive_message_length': 1 << 30,
         'grpc.max_send_message_length': 1 << 30,
+        // Notice a silently dead connection (a partition without a reset) within ~15 s, not minutes; etcd accepts pings
+        // every 5 s (--grpc-keepalive-min-time).
+        'grpc.keepalive_time_ms': 10_000,
+        'grpc.keepalive_timeout_ms': 5_000,
       },
     }
     if (tls) {
