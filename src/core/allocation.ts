@@ -6,8 +6,8 @@
 
 import type {EffectiveConfig, NetworkConfig} from './config.js'
 import {totalSubnets4} from './config.js'
-import {type Cidr4, mask4, size4} from './ipv4.js'
-import {isLeaseCompatible, type Lease} from './leases.js'
+import {type Cidr4, size4} from './ipv4.js'
+import {isLeaseCompatible, type Lease, type SlotRange, takenSlotSpans} from './leases.js'
 
 /** flanneld's bag size: the first this-many free subnets from SubnetMin. */
 export const BAG_SIZE = 100
@@ -16,27 +16,16 @@ export const BAG_SIZE = 100
  * The first `limit` free subnets (network addresses) in [SubnetMin, SubnetMax], ascending. A slot is taken when
  * any key overlaps it (flannel's IP4Net.Overlaps), whatever the key's prefix or range.
  */
-export function freeSubnets(e: {subnetMin: number; subnetMax: number; subnetLen: number}, taken: readonly Cidr4[], limit = BAG_SIZE): number[] {
+export function freeSubnets(e: SlotRange, taken: readonly Cidr4[], limit = BAG_SIZE): number[] {
   const total = totalSubnets4(e)
   if (total === 0 || limit <= 0) return []
   const size = size4(e.subnetLen)
-  const spans: Array<[number, number]> = []
-  for (const s of taken) {
-    const p = Math.min(s.prefix, e.subnetLen)
-    const start = (s.ip & mask4(p)) >>> 0
-    const end = start + size4(p) - 1
-    const lo = Math.max(start, e.subnetMin)
-    const hi = Math.min(end, e.subnetMax + size - 1)
-    if (lo > hi) continue
-    spans.push([Math.floor((lo - e.subnetMin) / size), Math.floor((hi - e.subnetMin) / size)])
-  }
-  spans.sort((a, b) => a[0] - b[0])
   const out: number[] = []
   let slot = 0
   const take = (upTo: number) => {
     for (; slot < upTo && out.length < limit; slot++) out.push(e.subnetMin + slot * size)
   }
-  for (const [a, b] of spans) {
+  for (const [a, b] of takenSlotSpans(e, taken)) {
     take(a)
     if (out.length >= limit) return out
     slot = Math.max(slot, b + 1)

@@ -136,39 +136,39 @@ export interface Capacity {
   readonly utilization: number
 }
 
+export type SlotRange = Pick<EffectiveIPv4, 'subnetMin' | 'subnetMax' | 'subnetLen'>
+
 /**
- * Slots in [SubnetMin, SubnetMax] that no key overlaps, as flannel's allocator sees them: every listed lease
- * counts, whatever its prefix length or range. O(n log n).
+ * The slots (SubnetLen-sized subnets, numbered from SubnetMin) each key overlaps, as [first, last] spans sorted by
+ * start, as flannel's allocator sees them: every listed key counts, whatever its prefix length or range (Overlaps
+ * compares on the shorter prefix). O(n log n).
  */
-export function occupiedSlots(e: EffectiveIPv4, subnets: readonly Cidr4[]): number {
-  const total = totalSubnets4(e)
-  if (total === 0) return 0
+export function takenSlotSpans(e: SlotRange, taken: readonly Cidr4[]): Array<[number, number]> {
   const size = size4(e.subnetLen)
-  const intervals: Array<[number, number]> = []
-  for (const s of subnets) {
-    // The lease covers [start, end] in address space (flannel's Overlaps uses the shorter prefix).
+  const spans: Array<[number, number]> = []
+  for (const s of taken) {
     const p = Math.min(s.prefix, e.subnetLen)
     const start = (s.ip & mask4(p)) >>> 0
     const end = start + size4(p) - 1
     const lo = Math.max(start, e.subnetMin)
     const hi = Math.min(end, e.subnetMax + size - 1)
     if (lo > hi) continue
-    const first = Math.floor((lo - e.subnetMin) / size)
-    const last = Math.floor((hi - e.subnetMin) / size)
-    intervals.push([first, last])
+    spans.push([Math.floor((lo - e.subnetMin) / size), Math.floor((hi - e.subnetMin) / size)])
   }
-  intervals.sort((a, b) => a[0] - b[0])
+  return spans.sort((a, b) => a[0] - b[0])
+}
+
+/** How many slots in [SubnetMin, SubnetMax] some key overlaps. */
+export function occupiedSlots(e: SlotRange, subnets: readonly Cidr4[]): number {
+  const total = totalSubnets4(e)
+  if (total === 0) return 0
   let used = 0
-  let curStart = -1
-  let curEnd = -2
-  for (const [a, b] of intervals) {
-    if (a > curEnd + 1) {
-      if (curEnd >= curStart && curStart >= 0) used += curEnd - curStart + 1
-      curStart = a
-      curEnd = b
-    } else curEnd = Math.max(curEnd, b)
+  let next = 0 // first slot not yet counted
+  for (const [a, b] of takenSlotSpans(e, subnets)) {
+    const from = Math.max(a, next)
+    if (b >= from) used += b - from + 1
+    next = Math.max(next, b + 1)
   }
-  if (curStart >= 0) used += curEnd - curStart + 1
   return Math.min(used, total)
 }
 
