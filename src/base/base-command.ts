@@ -3,12 +3,16 @@
  * --json), and lazily opened etcd connections closed in finally().
  */
 
+import {stripVTControlCharacters} from 'node:util'
+
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
-import {ExitCode, FlannelctlError} from '../core/errors.js'
+import {ExitCode, FlannelctlError, UsageError} from '../core/errors.js'
 import {colorEnabled, theme} from '../render/theme.js'
 import type {EtcdStore} from '../store/etcd-store.js'
-import {etcdReader, type NetworkReader, snapshotReader} from '../store/reader.js'
+import type {EtcdV2Store} from '../store/etcd-v2.js'
+import type {EtcdApi} from '../store/keyspaces.js'
+import {etcdReader, type NetworkReader, snapshotReader, v2Reader} from '../store/reader.js'
 import {type ConnectionFlags, resolveConnection, resolveSetting} from './connection.js'
 
 /** The etcd connection flags, shared by every command that talks to etcd. */
@@ -38,6 +42,30 @@ export const snapshotFlag = {
     summary: 'Read from an `etcdctl get --prefix /coreos.com/network -w json` dump instead of etcd.',
     helpGroup: 'ETCD',
   }),
+}
+
+/** `--etcd-api v2|v3|auto` for read commands: which etcd keyspace to read (see store/keyspaces.ts). */
+export const etcdApiFlag = {
+  'etcd-api': Flags.string({
+    summary: 'etcd keyspace to read: v3, v2 (flannel <= 0.17, over the HTTP API) or auto [default: auto].',
+    description: 'auto reads v3 and falls back to v2 (with a note on stderr) when only the v2 keyspace holds a config.',
+    options: ['auto', 'v3', 'v2'],
+    helpGroup: 'ETCD',
+  }),
+}
+
+/**
+ * The one-line form of an error message. oclif's parse errors put the actual reason on the lines after a
+ * "The following error occurred:" header ("Missing required flag network", "--subnet=... cannot also be provided
+ * when using --public-ip"), so for them every line but that header and the "See more help" trailer is kept.
+ */
+export function oneLineMessage(message: string, fromParser: boolean): string {
+  const lines = stripVTControlCharacters(message).split('\n')
+  if (!fromParser) return lines[0]!.replace(/^Error: /, '')
+  const kept = lines
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^The following errors? occurred:$/.test(l) && l !== 'See more help with --help')
+  return kept.join('; ').replace(/^Error: /, '')
 }
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<T['flags']>
@@ -82,16 +110,32 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return store
   }
 
-  /** The data source of a read command: `--snapshot FILE` or a live etcd. */
+  /** The data source of a read command: `--snapshot FILE`, or a live etcd's v3 or v2 keyspace (--etcd-api). */
   protected async openReader(): Promise<NetworkReader> {
     const file = (this.flags as {snapshot?: string}).snapshot
+    const api = (this.flags as {'etcd-api'?: EtcdApi})['etcd-api']
     if (file !== undefined) {
+      if (api === 'v2') throw new UsageError('--snapshot is a dump of the v3 keyspace (etcdctl get -w json); it cannot be read with --etcd-api v2', 'INVALID_FLAGS')
       const r = snapshotReader(file, this.prefix)
+      this.readers.push(r)
+      return r
+    }
+    if ('etcd-api' in (this.ctor.flags ?? {})) {
+      const {openKeyspaceReader} = await import('../store/keyspaces.js')
+      const r = await openKeyspaceReader(api ?? 'auto', resolveConnection(this.flags as ConnectionFlags, process.env), (m) => this.note(m))
       this.readers.push(r)
       return r
     }
     await this.openStore()
     return this.readers.at(-1)!
+  }
+
+  /** Opens etcd's v2 keys API on the same endpoints (exit 69 when it does not answer or does not serve v2). */
+  protected async openV2Store(): Promise<EtcdV2Store> {
+    const {EtcdV2Store} = await import('../store/etcd-v2.js')
+    const store = await EtcdV2Store.open(resolveConnection(this.flags as ConnectionFlags, process.env))
+    this.readers.push(v2Reader(store))
+    return store
   }
 
   /** Progress and warnings go to stderr, never stdout. */
@@ -118,7 +162,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       hint = 'this is a bug in flannelctl; run with DEBUG=1 for a stack trace and report it'
     }
     process.exitCode = exitCode
-    const message = err.message.split('\n')[0]!.replace(/^Error: /, '')
+    const message = oneLineMessage(err.message, code === 'USAGE')
     if (this.jsonEnabled()) {
       const details = err instanceof FlannelctlError && err.details !== undefined ? {details: err.details} : {}
       process.stdout.write(JSON.stringify({error: {code, message, exitCode, ...(hint ? {hint} : {}), ...details}}, null, 2) + '\n')

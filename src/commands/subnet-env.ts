@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand, connectionFlags, snapshotFlag} from '../base/base-command.js'
-import {type SubnetEnvResult, subnetEnv} from '../services/subnet-env.js'
+import {BaseCommand, connectionFlags, etcdApiFlag, snapshotFlag} from '../base/base-command.js'
+import {checkSubnetEnvOptions, type SubnetEnvResult, subnetEnv} from '../services/subnet-env.js'
 
 export default class SubnetEnv extends BaseCommand<typeof SubnetEnv> {
   static override summary = 'Render /run/flannel/subnet.env for a lease, byte for byte as flanneld writes it.'
@@ -14,6 +14,7 @@ export default class SubnetEnv extends BaseCommand<typeof SubnetEnv> {
   static override flags = {
     ...connectionFlags,
     ...snapshotFlag,
+    ...etcdApiFlag,
     'public-ip': Flags.string({summary: 'The node\'s PublicIP (the lease flanneld would reuse).', exclusive: ['subnet']}),
     subnet: Flags.string({summary: 'The lease\'s subnet, e.g. 10.5.34.0/24.', exclusive: ['public-ip']}),
     'iface-mtu': Flags.integer({summary: 'MTU of the external interface.', default: 1500, min: 68, max: 65_535, exclusive: ['mtu']}),
@@ -24,14 +25,10 @@ export default class SubnetEnv extends BaseCommand<typeof SubnetEnv> {
 
   public async run(): Promise<SubnetEnvResult> {
     const f = this.flags
-    const result = await subnetEnv(await this.openReader(), {
-      publicIP: f['public-ip'],
-      subnet: f.subnet,
-      ifaceMtu: f['iface-mtu'],
-      mtu: f.mtu,
-      ipMasq: f['ip-masq'],
-      write: f.write,
-    })
+    const options = {publicIP: f['public-ip'], subnet: f.subnet, ifaceMtu: f['iface-mtu'], mtu: f.mtu, ipMasq: f['ip-masq'], write: f.write}
+    // Usage errors first: exit 2 whether or not etcd is reachable.
+    checkSubnetEnvOptions(options)
+    const result = await subnetEnv(await this.openReader(), options)
     if (result.alsoMatched.length > 0) {
       this.note(`warning: ${result.alsoMatched.length + 1} leases match; using ${result.key} (first in key order, as flanneld does). Others: ${result.alsoMatched.join(', ')}`)
     }

@@ -30,10 +30,16 @@ export interface SubnetEnvResult {
   alsoMatched: string[]
 }
 
-export async function subnetEnv(reader: NetworkReader, o: SubnetEnvOptions): Promise<SubnetEnvResult> {
+/** Checks the lease selection (exactly one of --public-ip/--subnet, both well-formed) without reading anything. */
+export function checkSubnetEnvOptions(o: Pick<SubnetEnvOptions, 'publicIP' | 'subnet'>): void {
   if ((o.publicIP === undefined) === (o.subnet === undefined)) {
     throw new UsageError('give exactly one of --public-ip or --subnet', 'INVALID_FLAGS')
   }
+  leaseFilter(o)
+}
+
+export async function subnetEnv(reader: NetworkReader, o: SubnetEnvOptions): Promise<SubnetEnvResult> {
+  checkSubnetEnvOptions(o)
   const keep = leaseFilter(o)
   const snap = await reader.readNetwork()
   if (!snap.config) throw new NotFoundError(`no flannel network config at ${reader.layout.config}`, 'CONFIG_NOT_FOUND')

@@ -2,6 +2,7 @@
 // The test script builds first (`npm run build`), so dist/ is assumed to be current.
 
 import {execFile} from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 
@@ -46,8 +47,33 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
   return env;
 }
 
+/**
+ * At most this many CLI processes run at once per test file (each costs ~0.5 s of CPU to start), so tests can fire
+ * many runs concurrently without starving each other past the CLI's own timeouts. Queued runs start their clock
+ * (`ms`) only when spawned.
+ */
+const MAX_CONCURRENT = Math.max(2, Number(process.env.FLANNELCTL_TEST_CLI_CONCURRENCY) || os.availableParallelism() + 1);
+let running = 0;
+const waiting: Array<() => void> = [];
+
+async function withSlot<T>(fn: () => Promise<T>): Promise<T> {
+  if (running < MAX_CONCURRENT) running++;
+  else await new Promise<void>((resolve) => waiting.push(resolve)); // a finishing run hands its slot over
+  try {
+    return await fn();
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  }
+}
+
 /** `node bin/run.js ...args` with a clean environment; resolves (never rejects) with its output and exit code. */
 export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
+  return withSlot(() => spawnCli(args, opts));
+}
+
+function spawnCli(args: string[], opts: CliOptions): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = execFile(

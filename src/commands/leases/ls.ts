@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand, connectionFlags, snapshotFlag} from '../../base/base-command.js'
+import {BaseCommand, connectionFlags, etcdApiFlag, snapshotFlag} from '../../base/base-command.js'
 import {renderLeases, renderMalformed} from '../../render/leases.js'
-import {type LeasesResult, listLeases} from '../../services/leases.js'
+import {leaseFilter, type LeasesResult, listLeases} from '../../services/leases.js'
 
 export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
   static override summary = 'List subnet leases, decoded, with their remaining TTL.'
@@ -17,6 +17,7 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
   static override flags = {
     ...connectionFlags,
     ...snapshotFlag,
+    ...etcdApiFlag,
     'public-ip': Flags.string({summary: 'Only leases with this PublicIP.'}),
     subnet: Flags.string({summary: 'Only leases overlapping this CIDR.'}),
     output: Flags.string({char: 'o', summary: 'Output format for humans.', options: ['table', 'wide'], default: 'table'}),
@@ -32,6 +33,7 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
       shown = true
       process.stderr.write(`\rreading TTLs: ${done}/${total}`)
     }
+    leaseFilter({publicIP: f['public-ip'], subnet: f.subnet}) // usage errors first: exit 2 whether or not etcd is reachable
     const result = await listLeases(await this.openReader(), {withTtl: f.ttl, publicIP: f['public-ip'], subnet: f.subnet, now: Date.now(), onProgress: progress})
     if (shown) process.stderr.write('\r\x1b[K')
     const warn = renderMalformed(result)

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand, connectionFlags} from '../../base/base-command.js'
 import {renderInit} from '../../render/network.js'
-import {type InitResult, initNetwork} from '../../services/network.js'
+import {buildInitConfig, type InitResult, initNetwork} from '../../services/network.js'
 
 export default class NetworkInit extends BaseCommand<typeof NetworkInit> {
   static override summary = 'Create the network config, only if none exists.'
@@ -30,24 +30,22 @@ export default class NetworkInit extends BaseCommand<typeof NetworkInit> {
 
   public async run(): Promise<InitResult> {
     const f = this.flags
+    const options = {
+      network: f.network,
+      subnetLen: f['subnet-len'],
+      subnetMin: f['subnet-min'],
+      subnetMax: f['subnet-max'],
+      backend: f.backend,
+      vni: f.vni,
+      port: f.port,
+      directRouting: f['direct-routing'],
+      mtu: f.mtu,
+      ipv6Network: f['ipv6-network'],
+    }
+    // An invalid config is a usage error (exit 2) whether or not etcd is reachable: check it before connecting.
+    buildInitConfig(options)
     const store = await this.openStore()
-    const result = await initNetwork(
-      store,
-      store.layout.config,
-      {
-        network: f.network,
-        subnetLen: f['subnet-len'],
-        subnetMin: f['subnet-min'],
-        subnetMax: f['subnet-max'],
-        backend: f.backend,
-        vni: f.vni,
-        port: f.port,
-        directRouting: f['direct-routing'],
-        mtu: f.mtu,
-        ipv6Network: f['ipv6-network'],
-      },
-      f['dry-run'],
-    )
+    const result = await initNetwork(store, store.layout.config, options, f['dry-run'])
     this.log(renderInit(result, this.color))
     return result
   }
