@@ -1,10 +1,10 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand, connectionFlags, snapshotFlag} from '../base/base-command.js'
+import {BaseCommand, connectionFlags, etcdApiFlag, snapshotFlag} from '../base/base-command.js'
 import {parseDuration} from '../core/duration.js'
 import {ExitCode} from '../core/errors.js'
 import {renderDoctor} from '../render/doctor.js'
-import {type DoctorResult, runDoctor} from '../services/doctor.js'
+import {checkDoctorOptions, type DoctorResult, runDoctor} from '../services/doctor.js'
 
 const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : [])
 
@@ -21,6 +21,7 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
   static override flags = {
     ...connectionFlags,
     ...snapshotFlag,
+    ...etcdApiFlag,
     local: Flags.boolean({summary: 'Also check this node: subnet.env, flannel.<VNI>, routes, neighbours, FDB, ip_forward.'}),
     'fail-on': Flags.string({summary: 'Lowest severity that makes the exit code 5.', options: ['error', 'warning', 'info'], default: 'error'}),
     only: Flags.string({summary: 'Run only these check IDs (comma-separated).'}),
@@ -29,16 +30,19 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
     'subnet-file': Flags.string({summary: 'subnet.env to check with --local.', default: '/run/flannel/subnet.env'}),
     'public-ip': Flags.string({summary: 'This node\'s PublicIP, for --local (default: the --iface or default-route address).'}),
     iface: Flags.string({summary: 'This node\'s external interface (name or address), for --local.'}),
+    'flanneld-version': Flags.string({summary: 'The flanneld version the nodes run, for the v2/v3 keyspace checks [default: >= 0.18].'}),
   }
 
   public async run(): Promise<DoctorResult> {
     const f = this.flags
+    checkDoctorOptions({flanneldVersion: f['flanneld-version']})
     const result = await runDoctor(await this.openReader(), {
       failOn: f['fail-on'] as 'error' | 'warning' | 'info',
       only: list(f.only),
       skip: list(f.skip),
       renewMarginSeconds: parseDuration(f['renew-margin'], '--renew-margin') / 1000,
       local: f.local ? {subnetFile: f['subnet-file'], publicIP: f['public-ip'], iface: f.iface} : undefined,
+      flanneldVersion: f['flanneld-version'],
     })
     this.log(renderDoctor(result, this.color))
     // Findings are the answer, not a failure of the command: the result is printed either way, the exit code says.

@@ -48,6 +48,9 @@ export const CHECK_AREA: Record<string, Area> = {
   'missed-renewal': 'Leases',
   reservation: 'Leases',
   'foreign-keys': 'Datastore',
+  'config-only-in-v2': 'Datastore',
+  'config-in-both': 'Datastore',
+  'v2-store-going-away': 'Datastore',
 }
 
 export interface ClusterCheckInput {
@@ -73,6 +76,17 @@ function subnetOf(l: Lease): string {
 
 function node(l: Lease): string {
   return `${subnetOf(l)} (${formatIPv4(l.attrs.publicIP)})`
+}
+
+/** Whether vxlan BackendData names a VNI (Go matches field names case-insensitively); flanneld <= 0.13 wrote none. */
+function hasVniField(raw: string | null): boolean {
+  if (raw === null) return false
+  try {
+    const doc = JSON.parse(raw) as unknown
+    return typeof doc === 'object' && doc !== null && Object.keys(doc).some((k) => k.toLowerCase() === 'vni')
+  } catch {
+    return true
+  }
 }
 
 function groupBy<T, K>(items: readonly T[], key: (t: T) => K | null): Map<K, T[]> {
@@ -290,7 +304,8 @@ function leaseChecks(input: ClusterCheckInput, ctx: ClusterContext): Finding[] {
             message: `${node(l)}: vxlan nodes cannot decode its BackendData (${d.ok ? '' : d.error}) and program nothing for it`,
             hint: 'restart flanneld on that node, or for a pre-reservation ignore this until the node joins',
           })
-        } else if (l.vxlan.vni !== eff.vxlan.vni) {
+        } else if (l.vxlan.vni !== eff.vxlan.vni && !(l.vxlan.vni === 0 && !hasVniField(l.attrs.backendData))) {
+          // A lease with no VNI field at all was written by flanneld <= 0.13 (VtepMAC only), not by a node on VNI 0.
           out.push({
             id: 'vni-mismatch',
             severity: 'warning',

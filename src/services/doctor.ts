@@ -3,6 +3,8 @@
 import {readFile} from 'node:fs/promises'
 
 import {type Area, AREAS, areaVerdicts, clusterChecks, type Finding, selectFindings, SEVERITY_RANK, type Severity, summarize} from '../core/doctor.js'
+import {flanneldReadsV3, keyspaceChecks} from '../core/doctor-v2.js'
+import type {NetworkSnapshot} from '../core/leases.js'
 import {UsageError} from '../core/errors.js'
 import {parseGoIPv4} from '../core/lease-value.js'
 import {nodeChecks, type NodeObservation} from '../core/node-checks.js'
@@ -21,6 +23,8 @@ export interface DoctorOptions {
   skip: string[]
   renewMarginSeconds: number
   local?: LocalOptions
+  /** The flanneld version the nodes run, when known (keyspace checks); unknown means >= 0.18. */
+  flanneldVersion?: string
 }
 
 export interface DoctorResult {
@@ -28,7 +32,7 @@ export interface DoctorResult {
   source: string
   findings: Finding[]
   summary: Record<Severity, number>
-  checked: {leases: number; malformed: number; ttls: boolean; node: string | null}
+  checked: {leases: number; malformed: number; ttls: boolean; node: string | null; keyspaces: Array<'v2' | 'v3'>}
   areas: Array<{area: Area; verdict: string}>
   failOn: Severity
   failed: boolean
@@ -63,12 +67,34 @@ async function observeNode(o: LocalOptions, vni: number | null): Promise<NodeObs
   return {subnetFile: o.subnetFile, subnetEnvText: text, publicIP: publicIP ?? ext.address, publicIPSource: ext.how, ifaceMtu: ext.mtu, ifaceName: ext.name, device, routes, neighs, fdb, ipForward, iptablesNat, iptablesFilter}
 }
 
+/** Usage errors in the options, found before anything is read: exit 2 whether or not etcd is reachable. */
+export function checkDoctorOptions(o: Pick<DoctorOptions, 'flanneldVersion'>): void {
+  if (o.flanneldVersion !== undefined && flanneldReadsV3(o.flanneldVersion) === null) {
+    throw new UsageError(`invalid --flanneld-version "${o.flanneldVersion}": expected a version such as 0.11.0 or v0.26.1`, 'INVALID_VERSION')
+  }
+}
+
+/**
+ * Both keyspaces of a live etcd, when the reader can reach the other one (v2 for a v3 reader in auto mode, v3 for a
+ * v2 reader); v2 is null when etcd does not serve it. Snapshots and --etcd-api v3 read one keyspace only.
+ */
+async function readKeyspaces(reader: NetworkReader, snapshot: NetworkSnapshot): Promise<{v3: NetworkSnapshot | null; v2: NetworkSnapshot | null; read: Array<'v2' | 'v3'>}> {
+  const own = reader.api
+  if (own === undefined) return {v3: null, v2: null, read: []}
+  const other = reader.otherKeyspace ? await reader.otherKeyspace() : null
+  const otherSnap = other ? await other.readNetwork().catch(() => null) : null
+  const read: Array<'v2' | 'v3'> = otherSnap ? [own, own === 'v3' ? 'v2' : 'v3'] : [own]
+  if (own === 'v3') return {v3: snapshot, v2: otherSnap, read}
+  return {v3: otherSnap, v2: snapshot, read}
+}
+
 export async function runDoctor(reader: NetworkReader, o: DoctorOptions): Promise<DoctorResult> {
   const snapshot = await reader.readNetwork()
   const subnetLeaseIds = snapshot.subnets.map((kv) => kv.lease)
   const ttls = await reader.leaseTtls(subnetLeaseIds)
   const {findings: cluster, context} = clusterChecks({layout: reader.layout, snapshot, ttls, renewMarginSeconds: o.renewMarginSeconds})
-  let all = cluster
+  const keyspaces = await readKeyspaces(reader, snapshot)
+  let all = keyspaces.v3 ? [...cluster, ...keyspaceChecks({layout: reader.layout, v3: keyspaces.v3, v2: keyspaces.v2, flanneldVersion: o.flanneldVersion})] : cluster
   let node: string | null = null
   if (o.local) {
     const obs = await observeNode(o.local, context.effective?.vxlan?.vni ?? null)
@@ -83,7 +109,7 @@ export async function runDoctor(reader: NetworkReader, o: DoctorOptions): Promis
     source: reader.source,
     findings,
     summary,
-    checked: {leases: context.leases.length, malformed: context.malformed.length, ttls: ttls !== null, node},
+    checked: {leases: context.leases.length, malformed: context.malformed.length, ttls: ttls !== null, node, keyspaces: keyspaces.read},
     areas,
     failOn: o.failOn,
     failed: findings.some((f) => SEVERITY_RANK[f.severity] >= SEVERITY_RANK[o.failOn]),

@@ -107,3 +107,18 @@ export async function deleteGuarded(store: EtcdStore, keys: readonly GuardedKey[
   }
   return {deleted, lost}
 }
+
+/**
+ * Creates `key` only if it does not exist, bound to a new etcd lease of `ttlSeconds` (flanneld's createSubnet:
+ * grant, then a transaction on create revision 0); the lease is revoked if the key already exists.
+ */
+export async function createWithNewLease(store: EtcdStore, key: string, value: string, ttlSeconds: number): Promise<{revision: string; leaseId: string}> {
+  const leaseId = await grantLease(store, ttlSeconds)
+  try {
+    const r = await createIfAbsent(store, key, value, {leaseId})
+    return {...r, leaseId}
+  } catch (error) {
+    await revokeLease(store, leaseId)
+    throw error
+  }
+}

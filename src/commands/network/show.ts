@@ -1,4 +1,4 @@
-import {BaseCommand, connectionFlags, snapshotFlag} from '../../base/base-command.js'
+import {BaseCommand, connectionFlags, etcdApiFlag, snapshotFlag} from '../../base/base-command.js'
 import {renderNetworkShow} from '../../render/network.js'
 import {type NetworkShowResult, showNetwork} from '../../services/network.js'
 
@@ -7,7 +7,7 @@ export default class NetworkShow extends BaseCommand<typeof NetworkShow> {
   static override description =
     'Reads <prefix>/config and every subnet key at one revision. Exit 4 when there is no config. An invalid config is shown with flannel\'s own error message.'
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json', '<%= config.bin %> <%= command.id %> --snapshot examples/snapshot.json']
-  static override flags = {...connectionFlags, ...snapshotFlag}
+  static override flags = {...connectionFlags, ...snapshotFlag, ...etcdApiFlag}
 
   public async run(): Promise<NetworkShowResult> {
     const result = await showNetwork(await this.openReader())

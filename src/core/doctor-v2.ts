@@ -1,0 +1,97 @@
+/**
+ * doctor's keyspace checks: one etcd server, two keyspaces invisible to each other (flannel-semantics.md §1.3).
+ * flannel <= 0.17 kept its config and leases in v2, flannel >= 0.18 reads only v3, and etcd 3.6 drops the v2 store.
+ * Pure: both snapshots are passed in (the v2 one read over the HTTP API).
+ */
+
+import type {Finding} from './doctor.js'
+import type {KeyLayout} from './keys.js'
+import type {NetworkSnapshot} from './leases.js'
+
+/** The IDs of these checks (all in the Datastore area). */
+export const KEYSPACE_CHECKS = ['config-only-in-v2', 'config-in-both', 'v2-store-going-away'] as const
+
+export interface KeyspaceCheckInput {
+  readonly layout: KeyLayout
+  /** The v3 keyspace under the prefix. */
+  readonly v3: NetworkSnapshot
+  /** The v2 keyspace under the prefix (null when etcd does not serve v2: nothing to check). */
+  readonly v2: NetworkSnapshot | null
+  /**
+   * The flanneld version the nodes run, when known (`0.11.0`, `v0.17.1`). Unknown means a current one: flannelctl
+   * follows flanneld >= 0.18, which reads only v3.
+   */
+  readonly flanneldVersion?: string | null
+}
+
+/**
+ * Whether a flanneld version reads etcd's v3 keyspace (>= 0.18.0); null when the text is not a version.
+ * `0.18`, `v0.18.0`, `0.18.0-rc1` and `1.0` are all >= 0.18.
+ */
+export function flanneldReadsV3(version: string): boolean | null {
+  const m = /^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+].*)?$/.exec(version.trim())
+  if (!m) return null
+  const major = Number(m[1])
+  const minor = Number(m[2])
+  return major > 0 || minor >= 18
+}
+
+function migrateCommand(layout: KeyLayout): string {
+  const prefix = layout.prefix === '/coreos.com/network' ? '' : ` --etcd-prefix ${layout.prefix}`
+  return `flannelctl migrate v2-to-v3${prefix}`
+}
+
+function keyCount(s: NetworkSnapshot): number {
+  return (s.config ? 1 : 0) + s.subnets.length + s.foreign.length
+}
+
+/** True when v3 holds every flannel key of v2 (config and subnet keys) with the same value. */
+function v3HoldsV2(v3: NetworkSnapshot, v2: NetworkSnapshot): boolean {
+  const have = new Map<string, string>()
+  for (const kv of [...(v3.config ? [v3.config] : []), ...v3.subnets]) have.set(kv.key, kv.value)
+  return [...(v2.config ? [v2.config] : []), ...v2.subnets].every((kv) => have.get(kv.key) === kv.value)
+}
+
+/** config-only-in-v2, config-in-both and v2-store-going-away, in that order. */
+export function keyspaceChecks(input: KeyspaceCheckInput): Finding[] {
+  const {layout, v3, v2} = input
+  if (v2 === null) return []
+  const out: Finding[] = []
+  const key = layout.config
+  const version = input.flanneldVersion ?? null
+  const readsV3 = version === null ? true : (flanneldReadsV3(version) ?? true)
+  if (v2.config && !v3.config) {
+    out.push({
+      id: 'config-only-in-v2',
+      severity: readsV3 ? 'error' : 'warning',
+      subjects: [key],
+      message: readsV3
+        ? `the network config exists only in etcd's v2 keyspace (${key}, written by flannel <= 0.17): flanneld >= 0.18 reads only v3, logs "flannel config not found in etcd store. Did you create your config using etcdv3 API?" and never starts`
+        : `the network config exists only in etcd's v2 keyspace (${key}): flanneld ${version} reads it, but flanneld >= 0.18 reads only v3 and will not find it after an upgrade`,
+      hint: `copy the config and every lease to v3 (v2 is kept): ${migrateCommand(layout)} --dry-run, then without --dry-run`,
+    })
+  }
+  if (v2.config && v3.config && v2.config.value !== v3.config.value) {
+    out.push({
+      id: 'config-in-both',
+      severity: 'warning',
+      subjects: [key],
+      message: `${key} differs between etcd's keyspaces: v3 (read by flanneld >= 0.18) holds ${v3.config.value}, v2 (read by flanneld <= 0.17) holds ${v2.config.value}; nodes on either side of the 0.18 upgrade run different networks`,
+      hint: `decide which one is right: fix v3 (flannelctl network show --etcd-api v3), then remove the v2 copy once no flanneld <= 0.17 is left (ETCDCTL_API=2 etcdctl rm ${key.startsWith('/') ? key : '/' + key})`,
+    })
+  }
+  const n = keyCount(v2)
+  if (n > 0) {
+    const copied = v3HoldsV2(v3, v2)
+    out.push({
+      id: 'v2-store-going-away',
+      severity: 'info',
+      subjects: [layout.prefix],
+      message: `etcd's v2 keyspace holds ${n} key(s) under ${layout.prefix}: etcd 3.6 removes the v2 store (and --enable-v2), so they are gone after that upgrade${copied ? '; v3 already holds the same config and subnet keys' : ''}`,
+      hint: copied
+        ? `once no flanneld <= 0.17 is left, remove them: ETCDCTL_API=2 etcdctl rm --recursive ${layout.prefix.startsWith('/') ? layout.prefix : '/' + layout.prefix}`
+        : `copy them to v3 before upgrading etcd: ${migrateCommand(layout)} --dry-run`,
+    })
+  }
+  return out
+}
