@@ -51,10 +51,6 @@ process.on('SIGINT', () => process.exit(130))
 const ipStr = (n: number) => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`
 const SUBNET0 = (198 << 24) + (19 << 16)
 const peerSubnet = (i: number) => SUBNET0 + (i + 1) * 16 // 198.19.0.16/28, 198.19.0.32/28, ...
-const peerIp = (i: number) => (198 << 24) + (18 << 16) + 256 + i // 198.18.1.0 ...
-const peerMac = (i: number) => `02:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`
-const value = (i: number) => `{"PublicIP":"${ipStr(peerIp(i))}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${peerMac(i)}"}}`
-const key = (i: number) => `/coreos.com/network/subnets/${ipStr(peerSubnet(i))}-28`
 
 /** Counts of (routes on flannel.1 in the Network, permanent neighbours, FDB entries with a dst). */
 function counts(): {routes: number; neighs: number; fdb: number} {

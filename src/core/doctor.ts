@@ -64,6 +64,8 @@ export interface ClusterCheckInput {
 export interface ClusterContext {
   readonly config: NetworkConfig | null
   readonly effective: EffectiveConfig | null
+  /** flannel's message when flanneld rejects the stored config (parse or check), else null. */
+  readonly configError: string | null
   readonly leases: Lease[]
   readonly malformed: MalformedKey[]
 }
@@ -139,11 +141,11 @@ export function overlappingGroups(leases: readonly Lease[]): Lease[][] {
 
 export function clusterContext(snapshot: NetworkSnapshot): ClusterContext {
   const {leases, malformed} = decodeLeases(snapshot.subnets)
-  if (!snapshot.config) return {config: null, effective: null, leases, malformed}
+  if (!snapshot.config) return {config: null, effective: null, configError: null, leases, malformed}
   const parsed = parseNetworkConfig(snapshot.config.value)
-  if (!parsed.ok) return {config: null, effective: null, leases, malformed}
+  if (!parsed.ok) return {config: null, effective: null, configError: parsed.error, leases, malformed}
   const checked = checkNetworkConfig(parsed.value)
-  return {config: parsed.value, effective: checked.ok ? checked.value : null, leases, malformed}
+  return {config: parsed.value, effective: checked.ok ? checked.value : null, configError: checked.ok ? null : checked.error, leases, malformed}
 }
 
 function configChecks(input: ClusterCheckInput, ctx: ClusterContext): Finding[] {
@@ -159,19 +161,17 @@ function configChecks(input: ClusterCheckInput, ctx: ClusterContext): Finding[] 
     })
     return out
   }
-  const parsed = parseNetworkConfig(input.snapshot.config.value)
-  const checked = parsed.ok ? checkNetworkConfig(parsed.value) : parsed
-  if (!checked.ok) {
+  if (ctx.configError !== null) {
     out.push({
       id: 'config-invalid',
       severity: 'error',
       subjects: [key],
-      message: `flanneld rejects the config: ${checked.error}`,
+      message: `flanneld rejects the config: ${ctx.configError}`,
       hint: 'check a fix offline with: flannelctl network validate FILE',
     })
   }
-  if (parsed.ok) {
-    for (const f of extraConfigFindings(parsed.value, checked.ok ? checked.value : null)) {
+  if (ctx.config) {
+    for (const f of extraConfigFindings(ctx.config, ctx.effective)) {
       const hint =
         f.id === 'backend-udp'
           ? 'set "Backend": {"Type": "vxlan"} (every node must restart; do it with all nodes at once)'

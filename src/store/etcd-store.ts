@@ -4,7 +4,6 @@
  * once (exit 69 for unreachable, TLS or auth failures).
  */
 
-import {readFileSync} from 'node:fs'
 
 import {ExponentialBackoff, type IBackoff} from 'cockatiel'
 
@@ -22,6 +21,7 @@ import {FlannelctlError, UnavailableError, UsageError} from '../core/errors.js'
 import {type KeyLayout, keyLayout} from '../core/keys.js'
 import {classifyKeys, type NetworkSnapshot, type RawKV} from '../core/leases.js'
 import {configExists} from './conflicts.js'
+import {normaliseEndpoint, readPem} from './endpoints.js'
 
 export interface ConnectionOptions {
   readonly endpoints: readonly string[]
@@ -35,19 +35,7 @@ export interface ConnectionOptions {
   readonly commandTimeoutMs: number
 }
 
-function readPem(path: string, flag: string): Buffer {
-  try {
-    return readFileSync(path)
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable'
-    throw new UsageError(`cannot read ${flag} file ${path}: ${code}`, 'UNREADABLE_FILE')
-  }
-}
 
-/** Normalises `host:port` to `http://host:port` (etcdctl accepts both). */
-function normaliseEndpoint(e: string): string {
-  return /^[a-z]+:\/\//i.test(e) ? e : `http://${e}`
-}
 
 export function toRawKV(kv: IKeyValue): RawKV {
   return {

@@ -8,7 +8,6 @@
  * header, the v2 store's own index (unrelated to v3 revisions).
  */
 
-import {readFileSync} from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
 
@@ -17,6 +16,7 @@ import {type KeyLayout, keyLayout} from '../core/keys.js'
 import {classifyKeys, type NetworkSnapshot, type RawKV} from '../core/leases.js'
 import {flattenV2, parseV2Error, parseV2Node, toV2Key, V2_KEY_NOT_FOUND, v2KeysPath} from '../core/v2-keyspace.js'
 import type {ConnectionOptions} from './etcd-store.js'
+import {normaliseEndpoint, readPem} from './endpoints.js'
 
 interface HttpAnswer {
   status: number
@@ -37,18 +37,7 @@ class TransportError extends Error {
 
 const TLS_ERROR = /SSL|TLS|CERT|certificate|handshake|self.signed|unable to verify|wrong version number|EPROTO|alert/i
 
-function readPem(path: string, flag: string): Buffer {
-  try {
-    return readFileSync(path)
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable'
-    throw new UsageError(`cannot read ${flag} file ${path}: ${code}`, 'UNREADABLE_FILE')
-  }
-}
 
-function normaliseEndpoint(e: string): string {
-  return /^[a-z]+:\/\//i.test(e) ? e : `http://${e}`
-}
 
 export class EtcdV2Store {
   readonly layout: KeyLayout
