@@ -80,11 +80,18 @@ export function restorePayload(rules: readonly IptRule[], existing: ReadonlySet<
   return out
 }
 
-/** The payload that deletes those of `rules` that exist (an old rule set, after the Network or subnet changed). */
+/**
+ * The payload that deletes those of `rules` that exist (an old rule set, after the Network or subnet changed). A rule
+ * listed twice (the sets with and without --random-fully share five) is deleted once: a second `-D` of the same rule
+ * fails, and with it the whole iptables-restore run.
+ */
 export function deletePayload(rules: readonly IptRule[], existing: ReadonlySet<string>): string | null {
   const tables = new Map<string, string[]>()
+  const seen = new Set<string>()
   for (const r of rules) {
-    if (!existing.has(ruleLine(r))) continue
+    const id = `${r.table} ${ruleLine(r)}`
+    if (!existing.has(ruleLine(r)) || seen.has(id)) continue
+    seen.add(id)
     const lines = tables.get(r.table) ?? []
     lines.push(`-D ${r.chain} ${quoteSpec(r.spec)}`)
     tables.set(r.table, lines)

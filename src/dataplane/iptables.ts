@@ -65,7 +65,7 @@ export async function deleteIptRules(rules: readonly IptRule[]): Promise<number>
   if (payload === null) return 0
   const r = await tool('iptables-restore', ['-w', '--noflush'], payload)
   if (r.code !== 0) throw new Error(`iptables-restore --noflush (delete): ${r.stderr.trim()}`)
-  return rules.filter((x) => existing.has(ruleLine(x))).length
+  return new Set(rules.filter((x) => existing.has(ruleLine(x))).map((x) => `${x.table} ${ruleLine(x)}`)).size
 }
 
 /** Replaces flannel's nftables table with `script` (from core/masq.ts nftScript). */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, test} from 'node:test'
 
-import {forwardRules, masqRules, missingRules, nftScript, restorePayload, ruleLine, supportsRandomFully} from '../../src/core/masq.js'
+import {deletePayload, forwardRules, masqRules, missingRules, nftScript, restorePayload, ruleLine, supportsRandomFully} from '../../src/core/masq.js'
 import {parseCidr4} from '../../src/core/ipv4.js'
 
 const N = parseCidr4('10.244.0.0/16')!
@@ -44,6 +44,16 @@ describe("flanneld's masquerade and forward rules (e2e/rules.go golden)", () => 
         '-A FLANNEL-FWD -d 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT\n' +
         'COMMIT\n',
     )
+  })
+
+  test('delete payload: only existing rules, each once even when listed twice (both --random-fully variants)', () => {
+    const existing = new Set(masqRules(N, S, true).map(ruleLine))
+    const payload = deletePayload([...masqRules(N, S, true), ...masqRules(N, S, false)], existing)!
+    const lines = payload.split('\n')
+    assert.equal(lines[0], '*nat')
+    assert.equal(lines.filter((l) => l.startsWith('-D ')).length, 7, payload)
+    assert.equal(new Set(lines).size, lines.length, 'no line twice')
+    assert.equal(deletePayload(masqRules(N, S, true), new Set()), null)
   })
 
   test('missing rules are found from iptables -S output', () => {
