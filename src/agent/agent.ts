@@ -67,6 +67,8 @@ export interface AgentDataplane {
     ensure(rules: IptRule[]): Promise<number>
     remove(rules: IptRule[]): Promise<number>
     nft(script: string): Promise<void>
+    /** Removes flannel's nftables table if it exists (what an nftables-mode run left). */
+    removeNft(): Promise<void>
   }
 }
 
@@ -364,7 +366,12 @@ export class Agent {
       this.status.deviceUp = link.up
       mtu = link.mtu
     }
-    await this.ensureTrafficRules(l.subnet, true)
+    // As flanneld does, a failure to install the rules is logged and retried every resync; it does not cost the lease.
+    await this.ensureTrafficRules(l.subnet, true).catch((error: unknown) => {
+      if (error instanceof UsageError) throw error
+      this.status.lastError = `traffic rules: ${errorText(error)}`
+      this.d.log('error', `installing the masquerade/forward rules failed (retrying every resync): ${errorText(error)}`)
+    })
     const content = renderSubnetEnv({effective: this.effective, subnet: l.subnet, ipv6Subnet: null, mtu, ipMasq: this.o.ipMasq})
     await this.d.files.writeAtomic(this.o.subnetFile, content)
     this.status.subnetEnvWritten = true
@@ -377,10 +384,14 @@ export class Agent {
    */
   private async ensureTrafficRules(subnet: Cidr4, first: boolean): Promise<void> {
     const net = this.effective.ipv4!.network
+    const t = this.d.dataplane.traffic
     if (this.effective.enableNFTables) {
-      if (this.o.ipMasq || this.o.forwardRules) await this.d.dataplane.traffic.nft(nftScript(net, subnet, this.o.ipMasq, this.o.forwardRules))
+      // On start, remove what an iptables-mode run left for this Network and subnet, as flanneld does.
+      if (first) await t.remove([...masqRules(net, subnet, true), ...masqRules(net, subnet, false), ...forwardRules(net)]).catch(() => 0)
+      if (this.o.ipMasq || this.o.forwardRules) await t.nft(nftScript(net, subnet, this.o.ipMasq, this.o.forwardRules))
       return
     }
+    if (first) await t.removeNft().catch(() => undefined)
     if (this.o.ipMasq) {
       const prev = this.previousEnv
       if (first && prev && (prev.network.ip !== net.ip || prev.network.prefix !== net.prefix || prev.subnet.ip !== subnet.ip || prev.subnet.prefix !== subnet.prefix)) {

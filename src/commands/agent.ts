@@ -77,7 +77,7 @@ export default class AgentCommand extends BaseCommand<typeof AgentCommand> {
           readActual: dp.readActual,
           apply: dp.applySync,
           readRoutes: ip.readRoutes,
-          traffic: {randomFully: ipt.iptablesRandomFully, ensure: ipt.ensureIptRules, remove: ipt.deleteIptRules, nft: ipt.applyNft},
+          traffic: {randomFully: ipt.iptablesRandomFully, ensure: ipt.ensureIptRules, remove: ipt.deleteIptRules, nft: ipt.applyNft, removeNft: ipt.removeNft},
         },
         clock: realClock,
         random: Math.random,

@@ -78,3 +78,8 @@ export async function nftRuleset(): Promise<string> {
   const r = await tool('nft', ['list', 'table', 'ip', 'flannel-ipv4'])
   return r.code === 0 ? r.stdout : ''
 }
+
+/** Deletes flannel's nftables table, if nft exists and the table does. */
+export async function removeNft(): Promise<void> {
+  await run('nft', ['delete', 'table', 'ip', 'flannel-ipv4']).catch(() => undefined)
+}
