@@ -138,6 +138,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return store
   }
 
+  /**
+   * The --json result, as plain indented JSON written in 1 MiB slices. oclif's own printer re-tokenises the whole
+   * document with regular expressions to colour it, which at 65,535 leases (~35 MB) costs seconds and memory.
+   */
+  public override logJson(json: unknown): void {
+    const text = JSON.stringify(json, null, 2) + '\n'
+    for (let i = 0; i < text.length; i += 1 << 20) process.stdout.write(text.slice(i, i + (1 << 20)))
+  }
+
   /** Progress and warnings go to stderr, never stdout. */
   protected note(message: string): void {
     process.stderr.write(message + '\n')

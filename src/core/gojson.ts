@@ -20,32 +20,49 @@ export class GoJsonError extends Error {}
 
 const WS = new Set([' ', '\t', '\n', '\r'])
 
+/** JSON white space (space, tab, LF, CR) by char code. */
+const isWs = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d
+
+/** A JSON number at lastIndex (sticky, so no copy of the rest of the text is made). */
+const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y
+
+/** Four hex digits at lastIndex. */
+const HEX4 = /[0-9a-fA-F]{4}/y
+
 function describe(ch: string | undefined): string {
   if (ch === undefined) return 'end of JSON input'
   if (ch === "'") return "'\\''"
   return `'${ch}'`
 }
 
-/** Parses one JSON document; the error messages follow Go's ("invalid character 'x' looking for beginning of value"). */
+/**
+ * Parses one JSON document; the error messages follow Go's ("invalid character 'x' looking for beginning of value").
+ * It scans char codes (no per-character strings) and decodes a string without escapes by slicing, since it runs
+ * once or twice per lease on every `leases ls`.
+ */
 export function parseGoJson(text: string): GoValue {
   let i = 0
+  const n = text.length
   const skipWs = (): void => {
-    while (i < text.length && WS.has(text[i]!)) i++
+    while (i < n && isWs(text.charCodeAt(i))) i++
   }
 
   const fail = (context: string): never => {
-    if (i >= text.length) throw new GoJsonError('unexpected end of JSON input')
+    if (i >= n) throw new GoJsonError('unexpected end of JSON input')
     throw new GoJsonError(`invalid character ${describe(text[i])} ${context}`)
   }
 
-  const parseString = (): GoValue => {
+  const parseString = (): GoValue & {kind: 'string'} => {
     const start = i
     i++ // opening quote
-    while (i < text.length) {
-      const c = text[i]!
-      if (c === '"') {
+    let escaped = false
+    while (i < n) {
+      const c = text.charCodeAt(i)
+      if (c === 0x22) {
         i++
         const raw = text.slice(start, i)
+        // Without escapes the value is the text between the quotes (control characters were rejected below).
+        if (!escaped) return {kind: 'string', value: raw.slice(1, -1), raw}
         let value: string
         try {
           value = JSON.parse(raw) as string
@@ -54,11 +71,13 @@ export function parseGoJson(text: string): GoValue {
         }
         return {kind: 'string', value, raw}
       }
-      if (c === '\\') {
+      if (c === 0x5c) {
+        escaped = true
         const e = text[i + 1]
         if (e === undefined) break
         if (e === 'u') {
-          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) {
+          HEX4.lastIndex = i + 2
+          if (!HEX4.test(text)) {
             i += 2
             fail('in \\u hexadecimal character escape')
           }
@@ -72,16 +91,17 @@ export function parseGoJson(text: string): GoValue {
         i += 2
         continue
       }
-      if (c.charCodeAt(0) < 0x20) fail('in string literal')
+      if (c < 0x20) fail('in string literal')
       i++
     }
     throw new GoJsonError('unexpected end of JSON input')
   }
 
   const parseNumber = (): GoValue => {
-    const m = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(text.slice(i))
+    NUMBER.lastIndex = i
+    const m = NUMBER.exec(text)
     if (!m || m[0] === '-') {
-      if (text[i] === '-') i++
+      if (text.charCodeAt(i) === 0x2d) i++
       return fail('in numeric literal')
     }
     const raw = m[0]
@@ -100,76 +120,80 @@ export function parseGoJson(text: string): GoValue {
   const parseValue = (depth: number): GoValue => {
     if (depth > 10_000) throw new GoJsonError('exceeded max depth')
     skipWs()
-    const c = text[i]
+    const c = text.charCodeAt(i) // NaN at the end
     const start = i
     switch (c) {
-      case '{': {
+      case 0x7b: {
+        // {
         i++
         const members: Array<[string, GoValue]> = []
         skipWs()
-        if (text[i] === '}') {
+        if (text.charCodeAt(i) === 0x7d) {
           i++
           return {kind: 'object', members, raw: text.slice(start, i)}
         }
         for (;;) {
           skipWs()
-          if (text[i] !== '"') fail('looking for beginning of object key string')
-          const key = parseString() as {value: string}
+          if (text.charCodeAt(i) !== 0x22) fail('looking for beginning of object key string')
+          const key = parseString()
           skipWs()
-          if (text[i] !== ':') fail('after object key')
+          if (text.charCodeAt(i) !== 0x3a) fail('after object key')
           i++
           members.push([key.value, parseValue(depth + 1)])
           skipWs()
-          if (text[i] === ',') {
+          const d = text.charCodeAt(i)
+          if (d === 0x2c) {
             i++
             continue
           }
-          if (text[i] === '}') {
+          if (d === 0x7d) {
             i++
             return {kind: 'object', members, raw: text.slice(start, i)}
           }
           fail('after object key:value pair')
         }
       }
-      case '[': {
+      case 0x5b: {
+        // [
         i++
         const items: GoValue[] = []
         skipWs()
-        if (text[i] === ']') {
+        if (text.charCodeAt(i) === 0x5d) {
           i++
           return {kind: 'array', items, raw: text.slice(start, i)}
         }
         for (;;) {
           items.push(parseValue(depth + 1))
           skipWs()
-          if (text[i] === ',') {
+          const d = text.charCodeAt(i)
+          if (d === 0x2c) {
             i++
             continue
           }
-          if (text[i] === ']') {
+          if (d === 0x5d) {
             i++
             return {kind: 'array', items, raw: text.slice(start, i)}
           }
           fail('after array element')
         }
       }
-      case '"':
+      case 0x22:
         return parseString()
-      case 't':
+      case 0x74:
         return parseLiteral('true')
-      case 'f':
+      case 0x66:
         return parseLiteral('false')
-      case 'n':
+      case 0x6e:
         return parseLiteral('null')
       default:
-        if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) return parseNumber()
+        if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return parseNumber()
         return fail('looking for beginning of value')
     }
   }
 
   const v = parseValue(0)
   skipWs()
-  if (i < text.length) fail('after top-level value')
+  if (i < n) fail('after top-level value')
   return v
 }
 
@@ -183,11 +207,25 @@ export function goKindWord(v: GoValue): string {
  * else a case-insensitive one; later members overwrite earlier ones, as json.Unmarshal does.
  */
 export function goFields<F extends string>(obj: GoValue & {kind: 'object'}, fields: readonly F[]): Map<F, GoValue> {
-  const exact = new Map<string, F>(fields.map((f) => [f, f]))
-  const folded = new Map<string, F>(fields.map((f) => [f.toLowerCase(), f]))
   const out = new Map<F, GoValue>()
   for (const [key, value] of obj.members) {
-    const field = exact.get(key) ?? folded.get(key.toLowerCase())
+    let field: F | undefined
+    for (const f of fields) {
+      if (f === key) {
+        field = f
+        break
+      }
+    }
+    if (field === undefined) {
+      // Case-insensitive fallback; like a map built from `fields`, the last field with that folded name wins.
+      const folded = key.toLowerCase()
+      for (let k = fields.length - 1; k >= 0; k--) {
+        if (fields[k]!.toLowerCase() === folded) {
+          field = fields[k]
+          break
+        }
+      }
+    }
     if (field !== undefined) out.set(field, value)
   }
   return out
@@ -195,12 +233,18 @@ export function goFields<F extends string>(obj: GoValue & {kind: 'object'}, fiel
 
 /** What Go's `bytes.Trim(raw, "\"")` leaves of a raw JSON token, as flannel's IP unmarshalers see it. */
 export function trimQuotes(raw: string): string {
-  return raw.replace(/^"+/, '').replace(/"+$/, '')
+  let a = 0
+  let b = raw.length
+  while (a < b && raw.charCodeAt(a) === 0x22) a++
+  while (b > a && raw.charCodeAt(b - 1) === 0x22) b--
+  return a === 0 && b === raw.length ? raw : raw.slice(a, b)
 }
 
 /** Go's uint decoding of a JSON number (strconv.ParseUint on the literal); null when it does not fit. */
 export function goUint(raw: string, bits = 64): number | null {
   if (!/^\d+$/.test(raw)) return null
+  // Up to 15 digits is exact as a double; bits <= 32 fits any such value's bound exactly too.
+  if (raw.length <= 15 && bits <= 52) return Number(raw) < 2 ** bits ? Number(raw) : null
   const n = BigInt(raw)
   if (n >= 1n << BigInt(bits)) return null
   return n > BigInt(Number.MAX_SAFE_INTEGER) ? null : Number(n)

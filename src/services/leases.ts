@@ -56,7 +56,20 @@ export function isoSeconds(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z')
 }
 
-export function leaseToJson(l: Lease, ttl: number | null, now: number): LeaseJson {
+/**
+ * expiresAt for each TTL at a fixed `now`, memoised: leases granted within the same second share a TTL, so a big
+ * listing formats a few hundred distinct dates instead of one per lease.
+ */
+function expiryFormatter(now: number): (ttl: number) => string {
+  const memo = new Map<number, string>()
+  return (ttl) => {
+    let s = memo.get(ttl)
+    if (s === undefined) memo.set(ttl, (s = isoSeconds(now + ttl * 1000)))
+    return s
+  }
+}
+
+export function leaseToJson(l: Lease, ttl: number | null, now: number, expires: (ttl: number) => string = (t) => isoSeconds(now + t * 1000)): LeaseJson {
   return {
     subnet: formatCidr4(l.subnet),
     ipv6Subnet: l.ipv6Subnet ? formatCidr6(l.ipv6Subnet) : null,
@@ -68,7 +81,7 @@ export function leaseToJson(l: Lease, ttl: number | null, now: number): LeaseJso
     vtepMAC: l.vxlan?.vtepMAC ?? null,
     reserved: l.reserved,
     ttlSeconds: l.reserved ? null : ttl,
-    expiresAt: l.reserved || ttl === null ? null : isoSeconds(now + ttl * 1000),
+    expiresAt: l.reserved || ttl === null ? null : expires(ttl),
     key: l.key,
     modRevision: l.modRevision,
     createRevision: l.createRevision,
@@ -93,11 +106,12 @@ export async function listLeases(reader: NetworkReader, o: ListOptions): Promise
   const decoded = decodeLeases(snap.subnets)
   const leases = decoded.leases.filter(keep)
   const ttls = o.withTtl ? await reader.leaseTtls(leases.map((l) => l.leaseId), o.onProgress) : null
+  const expires = expiryFormatter(o.now)
   return {
     revision: snap.revision,
     source: reader.source,
     ttlKnown: ttls !== null,
-    leases: leases.map((l) => leaseToJson(l, ttls?.get(l.leaseId) ?? null, o.now)),
+    leases: leases.map((l) => leaseToJson(l, ttls?.get(l.leaseId) ?? null, o.now, expires)),
     malformed: decoded.malformed,
   }
 }

@@ -38,7 +38,8 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
     if (shown) process.stderr.write('\r\x1b[K')
     const warn = renderMalformed(result)
     if (warn && !this.jsonEnabled()) this.note(warn)
-    this.log(renderLeases(result, f.output === 'wide', this.color))
+    // Rendering 65,535 rows costs real time: only when the table is shown.
+    if (!this.jsonEnabled()) this.log(renderLeases(result, f.output === 'wide', this.color))
     return result
   }
 }
