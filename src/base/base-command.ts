@@ -3,11 +3,13 @@
  * --json), and lazily opened etcd connections closed in finally().
  */
 
+import {writeSync} from 'node:fs'
 import {stripVTControlCharacters} from 'node:util'
 
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
 import {ExitCode, FlannelctlError, UsageError} from '../core/errors.js'
+import {jsonPieces} from '../render/json.js'
 import {colorEnabled, theme} from '../render/theme.js'
 import type {EtcdStore} from '../store/etcd-store.js'
 import type {EtcdV2Store} from '../store/etcd-v2.js'
@@ -139,12 +141,20 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   /**
-   * The --json result, as plain indented JSON written in 1 MiB slices. oclif's own printer re-tokenises the whole
-   * document with regular expressions to colour it, which at 65,535 leases (~35 MB) costs seconds and memory.
+   * The --json result: exactly `JSON.stringify(result, null, 2)`, written synchronously in pieces of about 1 MiB
+   * (render/json.ts). oclif's own printer re-tokenises the whole document to colour it, which at 65,535 leases
+   * (~35 MB) costs seconds and hundreds of MB.
    */
   public override logJson(json: unknown): void {
-    const text = JSON.stringify(json, null, 2) + '\n'
-    for (let i = 0; i < text.length; i += 1 << 20) process.stdout.write(text.slice(i, i + (1 << 20)))
+    let buf = ''
+    for (const piece of jsonPieces(json)) {
+      buf += piece
+      if (buf.length > 1 << 20) {
+        writeSync(1, buf)
+        buf = ''
+      }
+    }
+    writeSync(1, buf + '\n')
   }
 
   /** Progress and warnings go to stderr, never stdout. */

@@ -1,0 +1,33 @@
+/**
+ * `JSON.stringify(value, null, 2)`, byte for byte, produced in pieces: long arrays are emitted element by element, so
+ * a 65,535-lease listing never exists as one 35 MB string (plus its Buffer copy) before it is written.
+ */
+
+export function* jsonPieces(value: unknown, indent = ''): Generator<string> {
+  if (Array.isArray(value) && value.length > 256) {
+    const inner = indent + '  '
+    yield '['
+    for (let i = 0; i < value.length; i++) {
+      yield (i ? ',\n' : '\n') + inner + (JSON.stringify(value[i], null, 2) ?? 'null').replaceAll('\n', '\n' + inner)
+    }
+    yield '\n' + indent + ']'
+    return
+  }
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && typeof (value as {toJSON?: unknown}).toJSON !== 'function') {
+    const entries = Object.entries(value).filter(([, x]) => x !== undefined && typeof x !== 'function' && typeof x !== 'symbol')
+    if (entries.length === 0) {
+      yield '{}'
+      return
+    }
+    const inner = indent + '  '
+    yield '{'
+    for (let i = 0; i < entries.length; i++) {
+      const [k, x] = entries[i]!
+      yield (i ? ',\n' : '\n') + inner + JSON.stringify(k) + ': '
+      yield* jsonPieces(x, inner)
+    }
+    yield '\n' + indent + '}'
+    return
+  }
+  yield (JSON.stringify(value, null, 2) ?? 'null').replaceAll('\n', '\n' + indent)
+}
