@@ -18,10 +18,10 @@ import {decodeLeases, type Lease, type NetworkSnapshot, type RawKV} from '../cor
 import {encodeLeaseAttrs, encodeVxlanData} from '../core/lease-value.js'
 import {hostGwPeers, planHostGw} from '../core/hostgw.js'
 import {forwardRules, type IptRule, masqRules, nftScript} from '../core/masq.js'
-import {planSync, type ActualState, type SyncPlan} from '../core/reconcile.js'
+import {planSync, programmedState, type ActualState, type SyncPlan} from '../core/reconcile.js'
 import {makeSubnetKey} from '../core/subnet-key.js'
 import {parseSubnetEnv, renderSubnetEnv} from '../core/subnet-env.js'
-import {deviceName, desiredPeers, type LinkState} from '../core/vxlan.js'
+import {deviceName, desiredPeers, type LinkState, type PeerEntries} from '../core/vxlan.js'
 
 export const SUBNET_TTL_SECONDS = 86_400
 
@@ -150,6 +150,11 @@ export class Agent {
   private watchHandle: {cancel(): Promise<void>} | null = null
   private syncing: Promise<void> | null = null
   private syncAgain = false
+  private syncAgainFull = false
+  /** The vxlan entries the last successful sync left in place, and the main table it read then (for DirectRouting). */
+  private applied: PeerEntries[] | null = null
+  private underlayRoutes: ActualState['routes'] = []
+  private readonly warnedMalformed = new Set<string>()
   private wake: (() => void) | null = null
   private reacquire = false
   private relist = false
@@ -439,7 +444,8 @@ export class Agent {
       this.kvs.set(e.kv.key, e.kv)
       if (this.own && e.kv.key === this.own.key && e.kv.modRevision !== this.own.modRevision) this.ownKeyChanged(e.kv)
     }
-    this.scheduleSync()
+    // Event-driven: program the difference from what the last sync left; the periodic resync reads the kernel.
+    this.scheduleSync(false)
     if (this.reacquire) this.poke()
   }
 
@@ -514,33 +520,50 @@ export class Agent {
     }
   }
 
-  private scheduleSync(): void {
+  /**
+   * Runs a sync now, or once more after the running one. A full sync reads the kernel's state; an event-driven one
+   * (full = false) plans against what the last successful sync programmed, so a new lease costs no reads.
+   */
+  private scheduleSync(full = true): void {
     if (this.syncing) {
       this.syncAgain = true
+      this.syncAgainFull ||= full
       return
     }
     this.syncing = (async () => {
+      let nextFull = full
       do {
         this.syncAgain = false
-        await this.syncOnce()
+        this.syncAgainFull = false
+        await this.syncOnce(nextFull)
+        nextFull = this.syncAgainFull
       } while (this.syncAgain && !this.aborted)
       this.syncing = null
     })()
   }
 
   /** Compares the entries the current leases need with the kernel's and repairs the difference. */
-  private async syncOnce(): Promise<void> {
+  private async syncOnce(full: boolean): Promise<void> {
     // A re-acquire clears this.own while a sync may be running: keep the subnet this sync started with.
     const own = this.own
     if (!own) return
     if (this.hostGw) return this.syncHostGw(own.subnet)
     try {
-      const actual = await this.d.dataplane.readActual(this.dev)
+      let actual: ActualState
+      if (full || this.applied === null) {
+        actual = await this.d.dataplane.readActual(this.dev)
+        this.underlayRoutes = actual.routes
+      } else actual = programmedState(this.applied, this.dev)
       const {leases, malformed} = decodeLeases([...this.kvs.values()])
-      for (const m of malformed) this.d.log('warn', `ignoring bad subnet key ${m.key}: ${m.error}`)
-      const peers = desiredPeers(leases, own.subnet, this.effective.vxlan!.directRouting, actual.routes)
+      for (const m of malformed) {
+        if (this.warnedMalformed.has(m.key)) continue
+        this.warnedMalformed.add(m.key)
+        this.d.log('warn', `ignoring bad subnet key ${m.key}: ${m.error}`)
+      }
+      const peers = desiredPeers(leases, own.subnet, this.effective.vxlan!.directRouting, this.underlayRoutes)
       const plan = planSync(peers, actual, this.dev, this.effective.ipv4!.network)
       const {errors} = plan.bridge.length + plan.ip.length > 0 ? await this.d.dataplane.apply(plan) : {errors: []}
+      this.applied = errors.length === 0 ? peers : null
       this.status.peers = peers.length
       this.status.lastSyncAt = new Date(this.d.clock.now()).toISOString()
       this.status.lastSyncOk = errors.length === 0
@@ -551,6 +574,7 @@ export class Agent {
         this.d.log('info', `dataplane sync: ${plan.added} entries added or repaired, ${plan.removed} removed`, {peers: peers.length})
       }
     } catch (error) {
+      this.applied = null
       this.status.lastSyncOk = false
       this.status.lastError = `dataplane sync: ${errorText(error)}`
       this.d.log('error', `dataplane sync failed: ${errorText(error)}`)

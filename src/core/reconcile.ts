@@ -35,22 +35,33 @@ export function planSync(peers: readonly PeerEntries[], actual: ActualState, dev
   const wantNeigh = new Map<number, string>()
   const wantFdb = new Set<string>()
   const wantRoute = new Set<string>()
+  // Index the kernel's state once: the comparisons below are then O(1) per peer, not O(entries).
+  const haveNeigh = new Set(actual.neighs.filter((n) => n.permanent).map((n) => `${n.ip} ${n.mac}`))
+  const haveFdb = new Set(actual.fdb.map((f) => `${f.mac} ${f.dst}`))
+  const routesTo = new Map<string, RouteEntry[]>()
+  for (const r of actual.routes) {
+    if (!r.dst) continue
+    const k = `${r.dst.ip}/${r.dst.prefix}`
+    const list = routesTo.get(k)
+    if (list) list.push(r)
+    else routesTo.set(k, [r])
+  }
   for (const p of peers) {
     const s = formatCidr4(p.subnet)
     wantRoute.add(s)
     if (!p.direct) {
       wantNeigh.set(p.subnet.ip, p.mac)
       wantFdb.add(`${p.mac} ${p.publicIP}`)
-      if (!actual.neighs.some((n) => n.ip === p.subnet.ip && n.mac === p.mac && n.permanent)) {
+      if (!haveNeigh.has(`${p.subnet.ip} ${p.mac}`)) {
         neighLines.push(`neigh replace ${formatIPv4(p.subnet.ip)} lladdr ${p.mac} dev ${dev} nud permanent`)
         added++
       }
-      if (!actual.fdb.some((f) => f.mac === p.mac && f.dst === p.publicIP)) {
+      if (!haveFdb.has(`${p.mac} ${p.publicIP}`)) {
         bridge.push(`fdb replace ${p.mac} dev ${dev} dst ${formatIPv4(p.publicIP)} self permanent`)
         added++
       }
     }
-    if (!actual.routes.some((r) => routeMatches(r, p, dev))) {
+    if (!(routesTo.get(`${p.subnet.ip}/${p.subnet.prefix}`) ?? []).some((r) => routeMatches(r, p, dev))) {
       routeLines.push(p.direct ? `route replace ${s} via ${formatIPv4(p.publicIP)}` : `route replace ${s} via ${formatIPv4(p.subnet.ip)} dev ${dev} onlink`)
       added++
     }
@@ -75,4 +86,13 @@ export function planSync(peers: readonly PeerEntries[], actual: ActualState, dev
     removed++
   }
   return {bridge, ip: [...removeLines, ...neighLines, ...routeLines], added, removed}
+}
+
+/** The kernel state a set of peers leaves on the node when programmed (what planSync compares against). */
+export function programmedState(peers: readonly PeerEntries[], dev: string): ActualState {
+  return {
+    routes: peers.map((p) => ({dst: p.subnet, gateway: p.direct ? p.publicIP : p.subnet.ip, dev: p.direct ? null : dev, onlink: !p.direct})),
+    neighs: peers.filter((p) => !p.direct).map((p) => ({ip: p.subnet.ip, mac: p.mac, permanent: true})),
+    fdb: peers.filter((p) => !p.direct).map((p) => ({mac: p.mac, dst: p.publicIP})),
+  }
 }
