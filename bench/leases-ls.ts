@@ -25,7 +25,7 @@ import {fileURLToPath} from 'node:url'
 import {Etcd3} from 'etcd3'
 
 import {startEtcd, type EtcdServer} from '../test/helpers/etcd.js'
-import {cleanEnv, HAVE_GNU_TIME, machine, measure, type Measured, median, ms, pool, table, TimeoutError, withDeadline} from './util.js'
+import {cleanEnv, HAVE_GNU_TIME, leaseEntry, machine, measure, type Measured, median, ms, pool, table, TimeoutError, withDeadline} from './util.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const SWEEP = path.join(ROOT, 'bench', 'ttl-sweep.ts')
@@ -89,18 +89,6 @@ function parseArgs(argv: string[]): Options {
 
 // --------------------------------------------------------------------------------------------------------------
 // Workload
-
-/** Lease number n (1-based, at most 65,535) -> subnet 10.X.Y.0/24 with a distinct public IP and VTEP MAC. */
-export function leaseEntry(n: number): {key: string; value: string} {
-  const x = (n >> 8) & 255
-  const y = n & 255
-  const hex = (b: number) => b.toString(16).padStart(2, '0')
-  return {
-    key: `${PREFIX}/subnets/10.${x}.${y}.0-24`,
-    // Byte-identical to flanneld's json.Marshal of a vxlan node's LeaseAttrs.
-    value: `{"PublicIP":"192.168.${x}.${y}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:${hex(x)}:${hex(y)}"}}`,
-  }
-}
 
 /** Writes the config and `size` leases (one 24h lease grant + one put each, LOAD_CONCURRENCY in flight); returns lease IDs. */
 async function loadWorkload(endpoint: string, size: number): Promise<string[]> {

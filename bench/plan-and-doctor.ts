@@ -18,7 +18,7 @@ import {fileURLToPath} from 'node:url'
 import {Etcd3} from 'etcd3'
 
 import {startEtcd} from '../test/helpers/etcd.js'
-import {cleanEnv, machine, measure, type Measured, median, ms, pool, table} from './util.js'
+import {cleanEnv, leaseEntry, machine, measure, type Measured, median, ms, pool, table} from './util.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const arg = (name: string, def: number) => {
@@ -29,16 +29,6 @@ const SIZE = arg('size', 65_535)
 const RUNS = arg('runs', 5)
 const PREFIX = '/coreos.com/network'
 
-function entry(n: number): {key: string; value: string} {
-  const x = (n >> 8) & 255
-  const y = n & 255
-  const hex = (b: number) => b.toString(16).padStart(2, '0')
-  return {
-    key: `${PREFIX}/subnets/10.${x}.${y}.0-24`,
-    value: `{"PublicIP":"192.168.${x}.${y}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:${hex(x)}:${hex(y)}"}}`,
-  }
-}
-
 async function main(): Promise<void> {
   const etcd = await startEtcd()
   const dir = await mkdtemp(path.join(os.tmpdir(), 'flannelctl-bench-plan-'))
@@ -46,7 +36,7 @@ async function main(): Promise<void> {
     const client = new Etcd3({hosts: etcd.endpoint, grpcOptions: {'grpc.max_receive_message_length': 1 << 30}})
     await client.put(`${PREFIX}/config`).value('{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan"}}').exec()
     await pool(SIZE, 256, async (i) => {
-      const {key, value} = entry(i + 1)
+      const {key, value} = leaseEntry(i + 1)
       const {ID} = await client.leaseClient.leaseGrant({TTL: 86_400})
       await client.kv.put({key: Buffer.from(key), value: Buffer.from(value), lease: ID})
     })

@@ -163,3 +163,18 @@ export function machine(): Record<string, string> {
     os: `${os.type()} ${os.release()}`,
   }
 }
+
+// --------------------------------------------------------------------------------------------------------------
+// The workload
+
+/** Lease number n (1-based, at most 65,535) -> subnet 10.X.Y.0/24 with a distinct public IP and VTEP MAC. */
+export function leaseEntry(n: number): {key: string; value: string} {
+  const x = (n >> 8) & 255
+  const y = n & 255
+  const hex = (b: number) => b.toString(16).padStart(2, '0')
+  return {
+    key: `/coreos.com/network/subnets/10.${x}.${y}.0-24`,
+    // Byte-identical to flanneld's json.Marshal of a vxlan node's LeaseAttrs.
+    value: `{"PublicIP":"192.168.${x}.${y}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:${hex(x)}:${hex(y)}"}}`,
+  }
+}

@@ -564,21 +564,30 @@ export class Agent {
       const plan = planSync(peers, actual, this.dev, this.effective.ipv4!.network)
       const {errors} = plan.bridge.length + plan.ip.length > 0 ? await this.d.dataplane.apply(plan) : {errors: []}
       this.applied = errors.length === 0 ? peers : null
-      this.status.peers = peers.length
-      this.status.lastSyncAt = new Date(this.d.clock.now()).toISOString()
-      this.status.lastSyncOk = errors.length === 0
-      if (errors.length > 0) {
-        this.status.lastError = errors.join('; ')
-        this.d.log('error', `dataplane sync had errors: ${errors.join('; ')}`)
-      } else if (plan.added + plan.removed > 0) {
-        this.d.log('info', `dataplane sync: ${plan.added} entries added or repaired, ${plan.removed} removed`, {peers: peers.length})
-      }
+      this.recordSync('dataplane sync', 'entries', errors, plan.added, plan.removed, peers.length)
     } catch (error) {
       this.applied = null
-      this.status.lastSyncOk = false
-      this.status.lastError = `dataplane sync: ${errorText(error)}`
-      this.d.log('error', `dataplane sync failed: ${errorText(error)}`)
+      this.recordSyncFailure('dataplane sync', error)
     }
+  }
+
+  /** Readiness and log lines after one sync. */
+  private recordSync(what: string, unit: string, errors: string[], added: number, removed: number, peers: number): void {
+    this.status.peers = peers
+    this.status.lastSyncAt = new Date(this.d.clock.now()).toISOString()
+    this.status.lastSyncOk = errors.length === 0
+    if (errors.length > 0) {
+      this.status.lastError = errors.join('; ')
+      this.d.log('error', `${what} had errors: ${errors.join('; ')}`)
+    } else if (added + removed > 0) {
+      this.d.log('info', `${what}: ${added} ${unit} added or repaired, ${removed} removed`, {peers})
+    }
+  }
+
+  private recordSyncFailure(what: string, error: unknown): void {
+    this.status.lastSyncOk = false
+    this.status.lastError = `${what}: ${errorText(error)}`
+    this.d.log('error', `${what} failed: ${errorText(error)}`)
   }
 
   /** host-gw: a route per remote host-gw lease on a connected subnet; peers behind a router are reported once. */
@@ -597,19 +606,9 @@ export class Agent {
       }
       this.status.unreachablePeers = plan.unreachable.map((p) => `${formatCidr4(p.subnet)} (${formatIPv4(p.publicIP)})`)
       const {errors} = plan.ip.length > 0 ? await this.d.dataplane.apply({bridge: [], ip: plan.ip, added: plan.added, removed: plan.removed}) : {errors: []}
-      this.status.peers = peers.length
-      this.status.lastSyncAt = new Date(this.d.clock.now()).toISOString()
-      this.status.lastSyncOk = errors.length === 0
-      if (errors.length > 0) {
-        this.status.lastError = errors.join('; ')
-        this.d.log('error', `route sync had errors: ${errors.join('; ')}`)
-      } else if (plan.added + plan.removed > 0) {
-        this.d.log('info', `route sync: ${plan.added} routes added or repaired, ${plan.removed} removed`, {peers: peers.length})
-      }
+      this.recordSync('route sync', 'routes', errors, plan.added, plan.removed, peers.length)
     } catch (error) {
-      this.status.lastSyncOk = false
-      this.status.lastError = `route sync: ${errorText(error)}`
-      this.d.log('error', `route sync failed: ${errorText(error)}`)
+      this.recordSyncFailure('route sync', error)
     }
   }
 
