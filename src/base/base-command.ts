@@ -107,7 +107,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const options = resolveConnection(this.flags as ConnectionFlags, process.env)
     // Loaded on demand: the etcd client (gRPC) costs ~200 ms of start-up that offline commands never pay.
     const {EtcdStore} = await import('../store/etcd-store.js')
-    const store = await EtcdStore.open(options)
+    // Not probed yet: the first etcd call proves etcd answers, so input checked before it still exits 2.
+    const store = EtcdStore.create(options)
     this.readers.push(etcdReader(store))
     return store
   }

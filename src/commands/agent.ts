@@ -21,13 +21,13 @@ export default class AgentCommand extends BaseCommand<typeof AgentCommand> {
     'iface-regex': Flags.string({summary: 'Regex on interface addresses, then names (repeatable).', multiple: true, default: []}),
     'public-ip': Flags.string({summary: 'Address to publish as PublicIP (default: the interface address).'}),
     'subnet-file': Flags.string({summary: 'Where to write subnet.env.', default: '/run/flannel/subnet.env'}),
-    'ip-masq': Flags.boolean({summary: "Install flanneld's masquerade rules (chain FLANNEL-POSTRTG) and write FLANNEL_IPMASQ=true."}),
+    'ip-masq': Flags.boolean({default: false, summary: "Install flanneld's masquerade rules (chain FLANNEL-POSTRTG) and write FLANNEL_IPMASQ=true."}),
     'iptables-forward-rules': Flags.boolean({summary: 'Install the FLANNEL-FWD accept rules for the Network (as flanneld, on by default).', default: true, allowNo: true}),
     'subnet-lease-renew-margin': Flags.integer({summary: 'Renew this many minutes before the lease expires.', default: 60, min: 1, max: 1439}),
     resync: Flags.string({summary: 'How often to compare the kernel with the leases and repair it.', default: '10s'}),
     'healthz-addr': Flags.string({summary: 'Serve /healthz and /readyz here (empty to disable).', default: '127.0.0.1:8471'}),
     'log-format': Flags.string({summary: 'Log line format on stderr.', options: ['text', 'json'], default: 'text'}),
-    'allow-suspicious-public-ip': Flags.boolean({summary: 'Accept 10.0.2.15, loopback, link-local or unspecified as PublicIP.'}),
+    'allow-suspicious-public-ip': Flags.boolean({default: false, summary: 'Accept 10.0.2.15, loopback, link-local or unspecified as PublicIP.'}),
   }
 
   public async run(): Promise<void> {

@@ -22,7 +22,7 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
     ...connectionFlags,
     ...snapshotFlag,
     ...etcdApiFlag,
-    local: Flags.boolean({summary: 'Also check this node: subnet.env, flannel.<VNI>, routes, neighbours, FDB, ip_forward.'}),
+    local: Flags.boolean({default: false, summary: 'Also check this node: subnet.env, flannel.<VNI>, routes, neighbours, FDB, ip_forward.'}),
     'fail-on': Flags.string({summary: 'Lowest severity that makes the exit code 5.', options: ['error', 'warning', 'info'], default: 'error'}),
     only: Flags.string({summary: 'Run only these check IDs (comma-separated).'}),
     skip: Flags.string({summary: 'Skip these check IDs (comma-separated).'}),

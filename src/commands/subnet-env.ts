@@ -19,7 +19,7 @@ export default class SubnetEnv extends BaseCommand<typeof SubnetEnv> {
     subnet: Flags.string({summary: 'The lease\'s subnet, e.g. 10.5.34.0/24.', exclusive: ['public-ip']}),
     'iface-mtu': Flags.integer({summary: 'MTU of the external interface.', default: 1500, min: 68, max: 65_535, exclusive: ['mtu']}),
     mtu: Flags.integer({summary: 'Write this FLANNEL_MTU instead of computing it.', min: 68, max: 65_535, exclusive: ['iface-mtu']}),
-    'ip-masq': Flags.boolean({summary: 'FLANNEL_IPMASQ=true (flanneld --ip-masq).'}),
+    'ip-masq': Flags.boolean({default: false, summary: 'FLANNEL_IPMASQ=true (flanneld --ip-masq).'}),
     write: Flags.string({summary: 'Write the file atomically to this path (e.g. /run/flannel/subnet.env).'}),
   }
 

@@ -6,7 +6,7 @@
 import {resolveNetworkConfig, type EffectiveConfig, type NetworkConfig} from './config.js'
 import {UsageError} from './errors.js'
 import {goCompact, goQuote, type GoValue, parseGoJson} from './gojson.js'
-import {type Cidr4, containsCidr4, contains4, formatCidr4, formatIPv4, overlaps4, parseCidr4} from './ipv4.js'
+import {type Cidr4, containsCidr4, contains4, formatCidr4, formatIPv4, overlaps4, parseCidr4, type ParsedCidr4} from './ipv4.js'
 import {parseCidr6} from './ipv6.js'
 import {type Capacity, capacity, incompatibilityReason, isLeaseCompatible, type Lease} from './leases.js'
 
@@ -91,17 +91,27 @@ function hasExplicit(cfg: NetworkConfig, which: 'subnetMin' | 'subnetMax'): bool
   return cfg[which] !== 0
 }
 
+/** The --to value as an IPv4 CIDR; an IPv6 one is refused (the family cannot change), anything else is a usage error. */
+export function parseExpandTarget(to: string, current = 'the IPv4 Network'): ParsedCidr4 {
+  const target = parseCidr4(to)
+  if (target) return target
+  if (parseCidr6(to)) throw new ExpandRefused(`--to ${to} is IPv6 but the Network is IPv4 (${current}): the family cannot change`, ['family differs'])
+  throw new UsageError(`invalid --to "${to}": not an IPv4 CIDR such as 10.0.0.0/8`, 'INVALID_CIDR')
+}
+
+/** Checks the flags of an expand before anything is read. */
+export function checkExpandRequest(r: Pick<ExpandRequest, 'to' | 'serviceCidrs'>): void {
+  parseExpandTarget(r.to)
+  for (const s of r.serviceCidrs) if (!parseCidr4(s)) throw new UsageError(`invalid --service-cidr "${s}": not an IPv4 CIDR`, 'INVALID_CIDR')
+}
+
 export function planExpand(r: ExpandRequest): ExpandPlan {
   const before = resolveNetworkConfig(r.configText)
   if (!before.ok) throw new ExpandRefused(`the stored config is invalid (${before.error}); fix it before expanding`, [before.error])
   const old = before.value.effective.ipv4
   if (!old) throw new ExpandRefused('the stored config has EnableIPv4 off; expand widens the IPv4 Network', ['no IPv4 network'])
 
-  const target = parseCidr4(r.to)
-  if (!target) {
-    if (parseCidr6(r.to)) throw new ExpandRefused(`--to ${r.to} is IPv6 but the Network is IPv4 (${formatCidr4(old.network)}): the family cannot change`, ['family differs'])
-    throw new UsageError(`invalid --to "${r.to}": not an IPv4 CIDR such as 10.0.0.0/8`, 'INVALID_CIDR')
-  }
+  const target = parseExpandTarget(r.to, formatCidr4(old.network))
   const reasons: string[] = []
   if (target.hostBitsSet) reasons.push(`--to ${r.to} has host bits set; write ${formatCidr4(target)}`)
   if (!(target.prefix < old.network.prefix && containsCidr4(target, old.network))) {

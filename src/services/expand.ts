@@ -1,7 +1,7 @@
 /** network expand: plan at one revision, confirm, write the config guarded on the mod revision the plan read. */
 
 import {NotFoundError} from '../core/errors.js'
-import {type ExpandPlan, planExpand} from '../core/expand.js'
+import {checkExpandRequest, type ExpandPlan, planExpand} from '../core/expand.js'
 import {type Capacity, decodeLeases} from '../core/leases.js'
 import type {EtcdStore} from '../store/etcd-store.js'
 import {putIfUnchanged} from '../store/mutations.js'
@@ -34,6 +34,7 @@ export interface ExpandResult {
 }
 
 export async function expandNetwork(store: EtcdStore, o: ExpandOptions, hooks: {onPlan: (r: ExpandResult) => void; confirm: Confirm}): Promise<ExpandResult> {
+  checkExpandRequest(o)
   const snap = await store.readNetwork()
   if (!snap.config) throw new NotFoundError(`no flannel network config at ${store.layout.config}`, 'CONFIG_NOT_FOUND')
   const {leases} = decodeLeases(snap.subnets)

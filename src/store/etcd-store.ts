@@ -102,7 +102,7 @@ export class EtcdStore {
     this.client = new Etcd3(options)
   }
 
-  /** A client that has not talked to etcd yet (the agent retries its first calls itself). */
+  /** A client that has not talked to etcd yet: the first call proves it answers (see ensureReached). */
   static create(opts: ConnectionOptions): EtcdStore {
     return new EtcdStore(opts)
   }
@@ -111,7 +111,7 @@ export class EtcdStore {
   static async open(opts: ConnectionOptions): Promise<EtcdStore> {
     const store = new EtcdStore(opts)
     try {
-      await store.call('connect', opts.dialTimeoutMs, () => store.client.get(store.layout.config).exec())
+      await store.ensureReached()
     } catch (error) {
       store.close()
       throw error
@@ -132,7 +132,30 @@ export class EtcdStore {
   }
 
   /** Runs one etcd call with a deadline and maps its failure (used by every store module). */
+  /**
+   * The first call of a store proves etcd answers within --dial-timeout (exit 69 naming the endpoints otherwise);
+   * a failed probe is tried again on the next call. Commands can therefore open a store before checking their input,
+   * and a usage error still exits 2 when etcd is down.
+   */
+  private reached: Promise<void> | null = null
+
+  private ensureReached(): Promise<void> {
+    this.reached ??= this.timed('connect', this.opts.dialTimeoutMs, () => this.client.get(this.layout.config).exec()).then(
+      () => undefined,
+      (error: unknown) => {
+        this.reached = null
+        throw error
+      },
+    )
+    return this.reached
+  }
+
   async call<T>(what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+    await this.ensureReached()
+    return this.timed(what, timeoutMs, fn)
+  }
+
+  private async timed<T>(what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new GRPCDeadlineExceededError(`no answer within ${timeoutMs} ms`)), timeoutMs + 250)

@@ -19,11 +19,11 @@ export default class LeasesRelease extends BaseCommand<typeof LeasesRelease> {
   static override args = {subnet: Args.string({description: 'subnet(s) to release, e.g. 10.5.34.0/24'})}
   static override flags = {
     ...connectionFlags,
-    stale: Flags.boolean({summary: 'Select leases whose remaining TTL is below the renew margin.'}),
+    stale: Flags.boolean({default: false, summary: 'Select leases whose remaining TTL is below the renew margin.'}),
     'renew-margin': Flags.string({summary: 'flanneld\'s --subnet-lease-renew-margin: a live node renews this long before expiry.', default: '60m'}),
-    force: Flags.boolean({summary: 'Also release reservations.'}),
-    'dry-run': Flags.boolean({summary: 'List what would be deleted; delete nothing.'}),
-    yes: Flags.boolean({char: 'y', summary: 'Delete without asking.'}),
+    force: Flags.boolean({default: false, summary: 'Also release reservations.'}),
+    'dry-run': Flags.boolean({default: false, summary: 'List what would be deleted; delete nothing.'}),
+    yes: Flags.boolean({default: false, char: 'y', summary: 'Delete without asking.'}),
   }
 
   public async run(): Promise<ReleaseResult> {

@@ -19,8 +19,8 @@ export default class LeasesReserve extends BaseCommand<typeof LeasesReserve> {
     ...connectionFlags,
     'public-ip': Flags.string({summary: 'The node\'s PublicIP: selects its lease, or owns a new reservation.'}),
     'backend-type': Flags.string({summary: 'BackendType of a new reservation (default: the config\'s backend).'}),
-    'dry-run': Flags.boolean({summary: 'Print what would be written; write nothing.'}),
-    yes: Flags.boolean({char: 'y', summary: 'Apply without asking.'}),
+    'dry-run': Flags.boolean({default: false, summary: 'Print what would be written; write nothing.'}),
+    yes: Flags.boolean({default: false, char: 'y', summary: 'Apply without asking.'}),
   }
 
   public async run(): Promise<ReserveResult> {

@@ -14,8 +14,8 @@ export default class LeasesUnreserve extends BaseCommand<typeof LeasesUnreserve>
   static override flags = {
     ...connectionFlags,
     ttl: Flags.string({summary: 'TTL of the new etcd lease.', default: '24h'}),
-    'dry-run': Flags.boolean({summary: 'Print what would be written; write nothing.'}),
-    yes: Flags.boolean({char: 'y', summary: 'Apply without asking.'}),
+    'dry-run': Flags.boolean({default: false, summary: 'Print what would be written; write nothing.'}),
+    yes: Flags.boolean({default: false, char: 'y', summary: 'Apply without asking.'}),
   }
 
   public async run(): Promise<UnreserveResult> {

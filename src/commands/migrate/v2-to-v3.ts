@@ -17,9 +17,9 @@ export default class MigrateV2ToV3 extends BaseCommand<typeof MigrateV2ToV3> {
   ]
   static override flags = {
     ...connectionFlags,
-    force: Flags.boolean({summary: 'Copy the other keys even when some v3 keys hold a different value (those keep their v3 value).'}),
-    'dry-run': Flags.boolean({summary: 'Print the plan; write nothing.'}),
-    yes: Flags.boolean({char: 'y', summary: 'Apply without asking.'}),
+    force: Flags.boolean({default: false, summary: 'Copy the other keys even when some v3 keys hold a different value (those keep their v3 value).'}),
+    'dry-run': Flags.boolean({default: false, summary: 'Print the plan; write nothing.'}),
+    yes: Flags.boolean({default: false, char: 'y', summary: 'Apply without asking.'}),
   }
 
   public async run(): Promise<MigrateResult> {

@@ -19,8 +19,8 @@ export default class NetworkExpand extends BaseCommand<typeof NetworkExpand> {
     'service-cidr': Flags.string({summary: 'A Kubernetes service range the new Network must not overlap (repeatable).', multiple: true, default: []}),
     'subnet-min': Flags.string({summary: 'Widen an explicit SubnetMin to this subnet.'}),
     'subnet-max': Flags.string({summary: 'Widen an explicit SubnetMax to this subnet.'}),
-    'dry-run': Flags.boolean({summary: 'Print the plan; write nothing.'}),
-    yes: Flags.boolean({char: 'y', summary: 'Apply without asking.'}),
+    'dry-run': Flags.boolean({default: false, summary: 'Print the plan; write nothing.'}),
+    yes: Flags.boolean({default: false, char: 'y', summary: 'Apply without asking.'}),
   }
 
   public async run(): Promise<ExpandResult> {

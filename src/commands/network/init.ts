@@ -21,11 +21,11 @@ export default class NetworkInit extends BaseCommand<typeof NetworkInit> {
     backend: Flags.string({summary: 'Backend type.', options: ['vxlan', 'host-gw', 'udp', 'wireguard'], default: 'vxlan'}),
     vni: Flags.integer({summary: 'vxlan VNI (flannel default 1).', min: 0, max: 16_777_215}),
     port: Flags.integer({summary: 'vxlan UDP port (kernel default 8472).', min: 1, max: 65_535}),
-    'direct-routing': Flags.boolean({summary: 'vxlan DirectRouting: plain routes to peers on the same subnet.'}),
+    'direct-routing': Flags.boolean({default: false, summary: 'vxlan DirectRouting: plain routes to peers on the same subnet.'}),
     mtu: Flags.integer({summary: 'Underlay MTU for the backend (default: the interface MTU).', min: 68, max: 65_535}),
     'ipv6-network': Flags.string({summary: 'Enable IPv6 with this IPv6Network.'}),
-    'dry-run': Flags.boolean({summary: 'Print the config that would be written; write nothing.'}),
-    yes: Flags.boolean({summary: 'Do not ask for confirmation (init never asks: it only creates).'}),
+    'dry-run': Flags.boolean({default: false, summary: 'Print the config that would be written; write nothing.'}),
+    yes: Flags.boolean({default: false, summary: 'Do not ask for confirmation (init never asks: it only creates).'}),
   }
 
   public async run(): Promise<InitResult> {
