@@ -10,8 +10,10 @@ import {Etcd3} from 'etcd3'
 const ipStr = (n: number) => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`
 const SUBNET0 = (198 << 24) + (19 << 16)
 const key = (i: number) => `/coreos.com/network/subnets/${ipStr(SUBNET0 + (i + 1) * 16)}-28`
-const mac = (i: number) => `02:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`
-const value = (i: number) => `{"PublicIP":"${ipStr((198 << 24) + (18 << 16) + 256 + i)}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac(i)}"}}`
+const mac = (i: number) =>
+  `02:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`
+const value = (i: number) =>
+  `{"PublicIP":"${ipStr((198 << 24) + (18 << 16) + 256 + i)}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac(i)}"}}`
 
 const client = new Etcd3({hosts: ['http://127.0.0.1:2379']})
 
@@ -48,7 +50,10 @@ async function main(): Promise<void> {
     return
   }
   const peers = Number(process.argv[2])
-  await client.put('/coreos.com/network/config').value('{"Network":"198.19.0.0/16","SubnetLen":28,"Backend":{"Type":"vxlan"}}').exec()
+  await client
+    .put('/coreos.com/network/config')
+    .value('{"Network":"198.19.0.0/16","SubnetLen":28,"Backend":{"Type":"vxlan"}}')
+    .exec()
   let next = 0
   await Promise.all(
     Array.from({length: 64}, async () => {

@@ -24,14 +24,23 @@ const TAKEN = arg('taken', 65_000)
 const LAYOUT = process.argv.includes('--spread') ? 'spread' : 'low'
 
 /** flanneld's allocateSubnet, line for line (IPv4 part): returns the bag it draws from. */
-function flannelAllocateSubnet(subnetMin: number, subnetMax: number, subnetLen: number, leases: readonly Cidr4[]): number[] {
+function flannelAllocateSubnet(
+  subnetMin: number,
+  subnetMax: number,
+  subnetLen: number,
+  leases: readonly Cidr4[],
+): number[] {
   const overlaps = (a: Cidr4, b: Cidr4) => {
     const m = a.prefix < b.prefix ? mask4(a.prefix) : mask4(b.prefix)
-    return ((a.ip & m) >>> 0) === ((b.ip & m) >>> 0)
+    return (a.ip & m) >>> 0 === (b.ip & m) >>> 0
   }
   const available: number[] = []
   let sn: Cidr4 = {ip: subnetMin, prefix: subnetLen}
-  OuterLoop: for (; sn.ip <= subnetMax && available.length < 100; sn = {ip: (sn.ip + 2 ** (32 - sn.prefix)) >>> 0, prefix: sn.prefix}) {
+  OuterLoop: for (
+    ;
+    sn.ip <= subnetMax && available.length < 100;
+    sn = {ip: (sn.ip + 2 ** (32 - sn.prefix)) >>> 0, prefix: sn.prefix}
+  ) {
     for (const l of leases) {
       if (overlaps(sn, l)) continue OuterLoop
     }
@@ -53,7 +62,8 @@ const e = effective.ipv4!
 // among the lowest free ones), listed in etcd key order as flanneld lists them.
 const slots = Array.from({length: 65_535}, (_, i) => e.subnetMin + i * 256)
 const freeEvery = Math.max(2, Math.floor(65_535 / Math.max(1, 65_535 - TAKEN)))
-const takenIps = LAYOUT === 'low' ? slots.slice(0, TAKEN) : slots.filter((_, i) => (i + 1) % freeEvery !== 0).slice(0, TAKEN)
+const takenIps =
+  LAYOUT === 'low' ? slots.slice(0, TAKEN) : slots.filter((_, i) => (i + 1) % freeEvery !== 0).slice(0, TAKEN)
 const kvs: RawKV[] = takenIps.map((ip, i) => ({
   key: `/coreos.com/network/subnets/${formatIPv4(ip)}-24`,
   value: `{"PublicIP":"192.168.${(i >> 8) & 255}.${i & 255}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:01"}}`,
@@ -83,10 +93,16 @@ for (let r = 0; r < RUNS; r++) {
 const same = ourBag.length === theirBag.length && ourBag.every((x, i) => x === theirBag[i])
 const o = median(ours)
 const f = median(theirs)
-console.log(`allocation in 10.0.0.0/8, SubnetLen 24, ${leases.length} of 65535 subnets taken (${LAYOUT} layout), ${RUNS} runs (median)`)
+console.log(
+  `allocation in 10.0.0.0/8, SubnetLen 24, ${leases.length} of 65535 subnets taken (${LAYOUT} layout), ${RUNS} runs (median)`,
+)
 console.log(`  flannelctl planAcquire (whole decision)   ${o.toFixed(2)} ms`)
 console.log(`  flanneld allocateSubnet (faithful port)   ${f.toFixed(2)} ms`)
 console.log(`  speed-up                                  ${(f / o).toFixed(0)}x`)
-console.log(`  bags identical                            ${same} (${ourBag.length} candidates, first ${formatIPv4(ourBag[0] ?? 0)})`)
-console.log(`  target: pick <= 50 ms: ${o <= 50 ? 'PASS' : 'FAIL'}; >= 50x faster: ${f / o >= 50 ? 'PASS' : 'FAIL'}; same bag: ${same ? 'PASS' : 'FAIL'}`)
+console.log(
+  `  bags identical                            ${same} (${ourBag.length} candidates, first ${formatIPv4(ourBag[0] ?? 0)})`,
+)
+console.log(
+  `  target: pick <= 50 ms: ${o <= 50 ? 'PASS' : 'FAIL'}; >= 50x faster: ${f / o >= 50 ? 'PASS' : 'FAIL'}; same bag: ${same ? 'PASS' : 'FAIL'}`,
+)
 if (!same) process.exitCode = 1

@@ -23,7 +23,9 @@ const CHILD_TIMEOUT_MS = 30_000
 function parseArgs(argv: string[]) {
   const o = {runs: 15, cli: path.join(ROOT, 'bin', 'run.js'), out: undefined as string | undefined}
   const usage = (msg: string): never => {
-    process.stderr.write(`cold-start bench: ${msg}\nusage: node --import tsx bench/cold-start.ts [--runs 15] [--cli bin/run.js] [--out FILE]\n`)
+    process.stderr.write(
+      `cold-start bench: ${msg}\nusage: node --import tsx bench/cold-start.ts [--runs 15] [--cli bin/run.js] [--out FILE]\n`,
+    )
     process.exit(2)
   }
   for (let i = 0; i < argv.length; i++) {
@@ -49,7 +51,11 @@ async function main(): Promise<number> {
     const cfg = path.join(dir, 'net-conf.json')
     await writeFile(cfg, '{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan"}}\n')
     etcd = await startEtcd()
-    const put = await etcd.etcdctl(['put', '/coreos.com/network/config', '{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan"}}'])
+    const put = await etcd.etcdctl([
+      'put',
+      '/coreos.com/network/config',
+      '{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan"}}',
+    ])
     if (put.code !== 0) throw new Error(`etcdctl put failed: ${put.stderr}`)
 
     const env = cleanEnv()
@@ -58,8 +64,18 @@ async function main(): Promise<number> {
       {name: 'flannelctl --version', target: true, file: node, args: [o.cli, '--version']},
       {name: 'flannelctl network validate FILE', target: true, file: node, args: [o.cli, 'network', 'validate', cfg]},
       {name: 'node -e 0 (floor, no target)', target: false, file: node, args: ['-e', '0']},
-      {name: 'flannelctl leases ls --json --no-ttl, 0 leases (no target)', target: false, file: node, args: [o.cli, 'leases', 'ls', '--json', '--no-ttl', '--endpoints', etcd.endpoint]},
-      {name: 'etcdctl get --prefix .../subnets -w json, 0 leases (no target)', target: false, file: '/usr/bin/etcdctl', args: ['--endpoints', etcd.endpoint, 'get', '--prefix', '/coreos.com/network/subnets', '-w', 'json']},
+      {
+        name: 'flannelctl leases ls --json --no-ttl, 0 leases (no target)',
+        target: false,
+        file: node,
+        args: [o.cli, 'leases', 'ls', '--json', '--no-ttl', '--endpoints', etcd.endpoint],
+      },
+      {
+        name: 'etcdctl get --prefix .../subnets -w json, 0 leases (no target)',
+        target: false,
+        file: '/usr/bin/etcdctl',
+        args: ['--endpoints', etcd.endpoint, 'get', '--prefix', '/coreos.com/network/subnets', '-w', 'json'],
+      },
     ]
     const results = new Map<string, Measured[]>()
     const stdoutFile = path.join(dir, 'stdout')
@@ -82,14 +98,36 @@ async function main(): Promise<number> {
       const rss = Math.max(...results.get(c.name)!.map((m) => m.peakRssKiB ?? NaN))
       const pass = med <= TARGET_MS
       if (c.target) verdicts.push({name: c.name, median: med, pass})
-      rows.push([c.name, ms(med), ms(Math.min(...w)), ms(Math.max(...w)), mib(rss), c.target ? `<= ${TARGET_MS} ms: ${pass ? 'PASS' : 'FAIL'}` : ''])
+      rows.push([
+        c.name,
+        ms(med),
+        ms(Math.min(...w)),
+        ms(Math.max(...w)),
+        mib(rss),
+        c.target ? `<= ${TARGET_MS} ms: ${pass ? 'PASS' : 'FAIL'}` : '',
+      ])
     }
-    const etcdVersion = execFileSync('/usr/bin/etcd', ['--version'], {encoding: 'utf8'}).split('\n')[0]!.replace('etcd Version: ', '')
-    const m = {...machine(), etcd: etcdVersion, loadavg: os.loadavg().map((x) => x.toFixed(2)).join(' ')}
-    process.stdout.write(`\nflannelctl cold start, ${o.runs} runs each after 2 warm-ups (${Object.entries(m).map(([k, v]) => `${k}: ${v}`).join('; ')})\n\n`)
+    const etcdVersion = execFileSync('/usr/bin/etcd', ['--version'], {encoding: 'utf8'})
+      .split('\n')[0]!
+      .replace('etcd Version: ', '')
+    const m = {
+      ...machine(),
+      etcd: etcdVersion,
+      loadavg: os
+        .loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' '),
+    }
+    process.stdout.write(
+      `\nflannelctl cold start, ${o.runs} runs each after 2 warm-ups (${Object.entries(m)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join('; ')})\n\n`,
+    )
     process.stdout.write(table(rows) + '\n')
     const failed = verdicts.filter((v) => !v.pass)
-    process.stdout.write(`\n${failed.length === 0 ? `ALL ${verdicts.length} TARGETS PASS` : `${failed.length} of ${verdicts.length} targets FAIL`}\n`)
+    process.stdout.write(
+      `\n${failed.length === 0 ? `ALL ${verdicts.length} TARGETS PASS` : `${failed.length} of ${verdicts.length} targets FAIL`}\n`,
+    )
     if (o.out) {
       const raw = Object.fromEntries([...results].map(([k, xs]) => [k, xs.map((x) => Math.round(x.wallMs))]))
       await writeFile(o.out, JSON.stringify({machine: m, runs: o.runs, verdicts, raw}, null, 2) + '\n')

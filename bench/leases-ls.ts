@@ -25,7 +25,20 @@ import {fileURLToPath} from 'node:url'
 import {Etcd3} from 'etcd3'
 
 import {startEtcd, type EtcdServer} from '../test/helpers/etcd.js'
-import {cleanEnv, HAVE_GNU_TIME, leaseEntry, machine, measure, type Measured, median, ms, pool, table, TimeoutError, withDeadline} from './util.js'
+import {
+  cleanEnv,
+  HAVE_GNU_TIME,
+  leaseEntry,
+  machine,
+  measure,
+  type Measured,
+  median,
+  ms,
+  pool,
+  table,
+  TimeoutError,
+  withDeadline,
+} from './util.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const SWEEP = path.join(ROOT, 'bench', 'ttl-sweep.ts')
@@ -60,13 +73,24 @@ function usage(msg: string): never {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = {sizes: [5000, 65_535], runs: 5, sweepConcurrency: 64, childTimeoutS: 120, budgetS: 2400, cli: path.join(ROOT, 'bin', 'run.js'), nodeArgs: []}
+  const o: Options = {
+    sizes: [5000, 65_535],
+    runs: 5,
+    sweepConcurrency: 64,
+    childTimeoutS: 120,
+    budgetS: 2400,
+    cli: path.join(ROOT, 'bin', 'run.js'),
+    nodeArgs: [],
+  }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
     const eq = a.indexOf('=')
     const [flag, inline] = a.startsWith('--') && eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, undefined]
     const val = () => inline ?? argv[++i] ?? usage(`${flag} needs a value`)
-    if (flag === '--sizes') o.sizes = val().split(',').map((s) => Number(s.trim()))
+    if (flag === '--sizes')
+      o.sizes = val()
+        .split(',')
+        .map((s) => Number(s.trim()))
     else if (flag === '--runs') o.runs = Number(val())
     else if (flag === '--sweep-concurrency') o.sweepConcurrency = Number(val())
     else if (flag === '--child-timeout') o.childTimeoutS = Number(val())
@@ -79,9 +103,11 @@ function parseArgs(argv: string[]): Options {
       process.exit(0)
     } else usage(`unknown argument ${a}`)
   }
-  if (o.sizes.length === 0 || o.sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 65_535)) usage('--sizes: integers in [1, 65535]')
+  if (o.sizes.length === 0 || o.sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 65_535))
+    usage('--sizes: integers in [1, 65535]')
   if (!Number.isInteger(o.runs) || o.runs < 1 || o.runs > 100) usage('--runs: an integer in [1, 100]')
-  if (!Number.isInteger(o.sweepConcurrency) || o.sweepConcurrency < 1 || o.sweepConcurrency > 4096) usage('--sweep-concurrency: 1..4096')
+  if (!Number.isInteger(o.sweepConcurrency) || o.sweepConcurrency < 1 || o.sweepConcurrency > 4096)
+    usage('--sweep-concurrency: 1..4096')
   if (!(o.childTimeoutS > 0 && o.childTimeoutS <= 3600)) usage('--child-timeout: seconds in (0, 3600]')
   if (!(o.budgetS > 0 && o.budgetS <= 86_400)) usage('--budget: seconds in (0, 86400]')
   return o
@@ -137,7 +163,11 @@ function expectOk(what: string, m: Measured): void {
   if (m.code !== 0) throw new Error(`${what} exited ${m.code}: ${m.stderr.slice(0, 2000)}`)
 }
 
-const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(' ')
+const loadavg = () =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')
 
 /** Checks each finished warm-up output: every lease listed, none malformed, TTLs present exactly where asked for. */
 async function checkOutput(name: Name, file: string, size: number): Promise<void> {
@@ -149,14 +179,18 @@ async function checkOutput(name: Name, file: string, size: number): Promise<void
   }
   if (name === 'D') {
     const d = JSON.parse(text) as {count: number; errors: number}
-    if (d.count !== size || d.errors !== 0) throw new Error(`D swept ${d.count} IDs with ${d.errors} errors, expected ${size} and 0`)
+    if (d.count !== size || d.errors !== 0)
+      throw new Error(`D swept ${d.count} IDs with ${d.errors} errors, expected ${size} and 0`)
     return
   }
   const r = JSON.parse(text) as {leases: Array<{ttlSeconds: number | null}>; malformed: unknown[]}
-  if (r.leases.length !== size || r.malformed.length !== 0) throw new Error(`${name} listed ${r.leases.length} leases (${r.malformed.length} malformed), expected ${size}`)
+  if (r.leases.length !== size || r.malformed.length !== 0)
+    throw new Error(`${name} listed ${r.leases.length} leases (${r.malformed.length} malformed), expected ${size}`)
   if (name === 'A' && r.leases.some((l) => l.ttlSeconds !== null)) throw new Error('A (--no-ttl) reported TTLs')
   if (name === 'C') {
-    const bad = r.leases.filter((l) => typeof l.ttlSeconds !== 'number' || l.ttlSeconds <= 0 || l.ttlSeconds > LEASE_TTL_S)
+    const bad = r.leases.filter(
+      (l) => typeof l.ttlSeconds !== 'number' || l.ttlSeconds <= 0 || l.ttlSeconds > LEASE_TTL_S,
+    )
     if (bad.length) throw new Error(`C: ${bad.length} leases without a plausible TTL`)
   }
 }
@@ -188,7 +222,18 @@ async function benchSize(size: number, o: Options, log: (s: string) => void): Pr
       C: () => measure(node, [...o.nodeArgs, o.cli, 'leases', 'ls', '--json', '--endpoints', ep], opt('C')),
       D: () => measure(node, ['--import', 'tsx', SWEEP, ep, idsFile, String(o.sweepConcurrency)], opt('D')),
     }
-    const r: SizeResult = {size, loadMs, runs: o.runs, timedOut: new Set(), A: [], B: [], C: [], D: [], Dproc: [], loadavg: {before: loadavg(), after: ''}}
+    const r: SizeResult = {
+      size,
+      loadMs,
+      runs: o.runs,
+      timedOut: new Set(),
+      A: [],
+      B: [],
+      C: [],
+      D: [],
+      Dproc: [],
+      loadavg: {before: loadavg(), after: ''},
+    }
     /** One command; null when it is (or has just been) killed for exceeding --child-timeout. */
     const run = async (name: Name): Promise<Measured | null> => {
       if (r.timedOut.has(name)) return null
@@ -208,7 +253,9 @@ async function benchSize(size: number, o: Options, log: (s: string) => void): Pr
     for (const name of ['A', 'B', 'C', 'D'] as const) {
       if (await run(name)) await checkOutput(name, out(name), size)
     }
-    log(`size ${size}: warm-up done, outputs verified${r.timedOut.size ? ` (timed out: ${[...r.timedOut].join(', ')})` : ''}`)
+    log(
+      `size ${size}: warm-up done, outputs verified${r.timedOut.size ? ` (timed out: ${[...r.timedOut].join(', ')})` : ''}`,
+    )
 
     for (let i = 0; i < o.runs; i++) {
       const line: string[] = []
@@ -274,13 +321,31 @@ function report(r: SizeResult, o: Options) {
   const ratio = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : Number.isNaN(x) ? 'n/a' : 'inf')
   const verdicts: Verdict[] = [
     // A killed command fails its target; a killed baseline leaves the target unverified, which also fails.
-    {size: r.size, target: 'A <= 2 x B', figure: `A/B = ${ratio(A / B)}`, pass: Number.isFinite(A) && Number.isFinite(B) && A <= 2 * B},
-    {size: r.size, target: 'C <= 1.5 x (B + D)', figure: `C/(B+D) = ${ratio(C / (B + D))}`, pass: Number.isFinite(C) && Number.isFinite(B + D) && C <= 1.5 * (B + D)},
+    {
+      size: r.size,
+      target: 'A <= 2 x B',
+      figure: `A/B = ${ratio(A / B)}`,
+      pass: Number.isFinite(A) && Number.isFinite(B) && A <= 2 * B,
+    },
+    {
+      size: r.size,
+      target: 'C <= 1.5 x (B + D)',
+      figure: `C/(B+D) = ${ratio(C / (B + D))}`,
+      pass: Number.isFinite(C) && Number.isFinite(B + D) && C <= 1.5 * (B + D),
+    },
   ]
   if (r.size === 65_535) {
-    for (const [name, xs] of [['A', r.A], ['C', r.C]] as const) {
+    for (const [name, xs] of [
+      ['A', r.A],
+      ['C', r.C],
+    ] as const) {
       const p = to(name) ? NaN : peak(xs)
-      verdicts.push({size: r.size, target: `peak RSS ${name} <= 300 MB`, figure: to(name) ? 'n/a (killed)' : mb(p), pass: p * 1024 <= RSS_LIMIT_BYTES})
+      verdicts.push({
+        size: r.size,
+        target: `peak RSS ${name} <= 300 MB`,
+        figure: to(name) ? 'n/a (killed)' : mb(p),
+        pass: p * 1024 <= RSS_LIMIT_BYTES,
+      })
     }
   }
   const text = [
@@ -289,7 +354,21 @@ function report(r: SizeResult, o: Options) {
     '',
     table([['target', 'figure', 'result'], ...verdicts.map((v) => [v.target, v.figure, v.pass ? 'PASS' : 'FAIL'])]),
   ].join('\n')
-  const summary = {size: r.size, loadMs: r.loadMs, loadavg: r.loadavg, timedOut: [...r.timedOut], A, B, C, D, Dproc: Dp, peakA_KiB: peak(r.A), peakB_KiB: peak(r.B), peakC_KiB: peak(r.C), raw: {A: wall(r.A), B: wall(r.B), C: wall(r.C), D: r.D}}
+  const summary = {
+    size: r.size,
+    loadMs: r.loadMs,
+    loadavg: r.loadavg,
+    timedOut: [...r.timedOut],
+    A,
+    B,
+    C,
+    D,
+    Dproc: Dp,
+    peakA_KiB: peak(r.A),
+    peakB_KiB: peak(r.B),
+    peakC_KiB: peak(r.C),
+    raw: {A: wall(r.A), B: wall(r.B), C: wall(r.C), D: r.D},
+  }
   return {text, verdicts, summary}
 }
 
@@ -299,23 +378,55 @@ async function main(): Promise<number> {
   const o = parseArgs(process.argv.slice(2))
   const log = (s: string) => process.stderr.write(`[bench] ${s}\n`)
   const versions = {
-    etcd: execFileSync('/usr/bin/etcd', ['--version'], {encoding: 'utf8'}).split('\n')[0]!.replace('etcd Version: ', ''),
-    etcdctl: execFileSync(ETCDCTL, ['version'], {encoding: 'utf8', env: cleanEnv({ETCDCTL_API: '3'})}).split('\n')[0]!.replace('etcdctl version: ', ''),
+    etcd: execFileSync('/usr/bin/etcd', ['--version'], {encoding: 'utf8'})
+      .split('\n')[0]!
+      .replace('etcd Version: ', ''),
+    etcdctl: execFileSync(ETCDCTL, ['version'], {encoding: 'utf8', env: cleanEnv({ETCDCTL_API: '3'})})
+      .split('\n')[0]!
+      .replace('etcdctl version: ', ''),
   }
-  const m = {...machine(), ...versions, rss: HAVE_GNU_TIME ? 'GNU time %M' : '/proc VmHWM sampling', cli: (o.cli.startsWith(ROOT + path.sep) ? path.relative(ROOT, o.cli) : o.cli) + (o.nodeArgs.length ? ` (node ${o.nodeArgs.join(' ')})` : '')}
-  log(`machine: ${Object.entries(m).map(([k, v]) => `${k}=${v}`).join(', ')}`)
+  const m = {
+    ...machine(),
+    ...versions,
+    rss: HAVE_GNU_TIME ? 'GNU time %M' : '/proc VmHWM sampling',
+    cli:
+      (o.cli.startsWith(ROOT + path.sep) ? path.relative(ROOT, o.cli) : o.cli) +
+      (o.nodeArgs.length ? ` (node ${o.nodeArgs.join(' ')})` : ''),
+  }
+  log(
+    `machine: ${Object.entries(m)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')}`,
+  )
   const results: SizeResult[] = []
-  await withDeadline(`the whole benchmark (--budget ${o.budgetS})`, o.budgetS * 1000, (async () => {
-    for (const size of o.sizes) results.push(await benchSize(size, o, log))
-  })())
+  await withDeadline(
+    `the whole benchmark (--budget ${o.budgetS})`,
+    o.budgetS * 1000,
+    (async () => {
+      for (const size of o.sizes) results.push(await benchSize(size, o, log))
+    })(),
+  )
   const reports = results.map((r) => report(r, o))
-  process.stdout.write(`\nflannelctl leases ls benchmark (${Object.entries(m).map(([k, v]) => `${k}: ${v}`).join('; ')})\n\n`)
+  process.stdout.write(
+    `\nflannelctl leases ls benchmark (${Object.entries(m)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('; ')})\n\n`,
+  )
   process.stdout.write(reports.map((x) => x.text).join('\n\n') + '\n')
   const all = reports.flatMap((x) => x.verdicts)
   const failed = all.filter((v) => !v.pass)
-  process.stdout.write(`\n${failed.length === 0 ? `ALL ${all.length} TARGETS PASS` : `${failed.length} of ${all.length} targets FAIL`}\n`)
+  process.stdout.write(
+    `\n${failed.length === 0 ? `ALL ${all.length} TARGETS PASS` : `${failed.length} of ${all.length} targets FAIL`}\n`,
+  )
   if (o.out) {
-    await writeFile(o.out, JSON.stringify({machine: m, options: o, sizes: reports.map((x) => ({...x.summary, verdicts: x.verdicts}))}, null, 2) + '\n')
+    await writeFile(
+      o.out,
+      JSON.stringify(
+        {machine: m, options: o, sizes: reports.map((x) => ({...x.summary, verdicts: x.verdicts}))},
+        null,
+        2,
+      ) + '\n',
+    )
   }
   return failed.length === 0 ? 0 : 1
 }

@@ -52,16 +52,29 @@ async function main(): Promise<void> {
     const results: Record<string, Measured[]> = {L: [], E: [], X: []}
     for (let round = 0; round <= RUNS; round++) {
       for (const name of ['L', 'E', 'X'] as const) {
-        const m = await measure(process.execPath, [cli, ...cmds[name]], {stdoutFile: path.join(dir, `${name}.json`), timeoutMs: 300_000, env, cwd: ROOT})
+        const m = await measure(process.execPath, [cli, ...cmds[name]], {
+          stdoutFile: path.join(dir, `${name}.json`),
+          timeoutMs: 300_000,
+          env,
+          cwd: ROOT,
+        })
         // doctor exits 5 when it finds problems (capacity is the only one here: 65,535 of 65,535 used)
-        if (m.code !== 0 && !(name === 'X' && m.code === 5)) throw new Error(`${name} exited ${m.code}: ${m.stderr.slice(0, 500)}`)
+        if (m.code !== 0 && !(name === 'X' && m.code === 5))
+          throw new Error(`${name} exited ${m.code}: ${m.stderr.slice(0, 500)}`)
         if (round > 0) results[name]!.push(m)
       }
-      if (round > 0) console.error(`round ${round}/${RUNS}: L ${ms(results.L!.at(-1)!.wallMs)}  E ${ms(results.E!.at(-1)!.wallMs)}  X ${ms(results.X!.at(-1)!.wallMs)}`)
+      if (round > 0)
+        console.error(
+          `round ${round}/${RUNS}: L ${ms(results.L!.at(-1)!.wallMs)}  E ${ms(results.E!.at(-1)!.wallMs)}  X ${ms(results.X!.at(-1)!.wallMs)}`,
+        )
     }
     const med = (n: string) => median(results[n]!.map((m) => m.wallMs))
     const [l, e, x] = [med('L'), med('E'), med('X')]
-    console.log(`plan and doctor vs leases ls, ${SIZE} leases, median of ${RUNS} (${Object.entries(machine()).map(([k, v]) => `${k} ${v}`).join(', ')})`)
+    console.log(
+      `plan and doctor vs leases ls, ${SIZE} leases, median of ${RUNS} (${Object.entries(machine())
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')})`,
+    )
     console.log(
       table([
         ['command', 'median', 'ratio to L', 'target', 'verdict'],

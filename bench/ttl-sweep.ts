@@ -21,7 +21,9 @@ if (!/^https?:\/\/127\.0\.0\.1:\d+$/.test(endpoint)) {
   process.exit(2)
 }
 const concurrency = Number(concArg ?? 64)
-const ids = readFileSync(idsFile, 'utf8').split('\n').filter((l) => l !== '')
+const ids = readFileSync(idsFile, 'utf8')
+  .split('\n')
+  .filter((l) => l !== '')
 
 const client = new Etcd3({
   hosts: endpoint,
@@ -47,7 +49,9 @@ try {
     }),
   )
   const sweepMs = performance.now() - t0
-  process.stdout.write(JSON.stringify({sweepMs, count: ids.length, errors, meanTtl: ids.length ? ttlSum / ids.length : 0}) + '\n')
+  process.stdout.write(
+    JSON.stringify({sweepMs, count: ids.length, errors, meanTtl: ids.length ? ttlSum / ids.length : 0}) + '\n',
+  )
 } finally {
   client.close()
 }

@@ -106,7 +106,10 @@ export function measure(file: string, args: string[], o: MeasureOptions): Promis
         }
         rmSync(rssFile, {force: true})
       }
-      if (timedOut) return reject(new TimeoutError(`${path.basename(file)} ${args.join(' ')}: no exit within ${o.timeoutMs} ms (killed)`))
+      if (timedOut)
+        return reject(
+          new TimeoutError(`${path.basename(file)} ${args.join(' ')}: no exit within ${o.timeoutMs} ms (killed)`),
+        )
       resolve({wallMs, peakRssKiB: peak, code: code ?? (signal ? 128 : 1), stderr})
     })
   })
@@ -125,7 +128,8 @@ export const mib = (kib: number | null) => (kib === null ? 'n/a' : `${(kib / 102
 /** A plain-text table: first row is the header. */
 export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)))
-  const line = (r: string[]) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')
+  const line = (r: string[]) =>
+    r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')
   return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n')
 }
 

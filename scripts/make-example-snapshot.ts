@@ -25,7 +25,9 @@ const kvs: string[] = []
 let rev = 1
 const config = '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}'
 rev++
-kvs.push(`{"key":"${b64('/coreos.com/network/config')}","create_revision":${rev},"mod_revision":${rev},"version":1,"value":"${b64(config)}"}`)
+kvs.push(
+  `{"key":"${b64('/coreos.com/network/config')}","create_revision":${rev},"mod_revision":${rev},"version":1,"value":"${b64(config)}"}`,
+)
 const leaseBase = 7_587_869_207_405_510_000n
 for (let third = 1; third <= 243; third++) {
   let publicIP = `192.168.${Math.floor((third + 10) / 250) + 1}.${((third + 10) % 250) + 2}`
@@ -53,4 +55,6 @@ kvs.sort((a, b) => {
   const kb = Buffer.from(/"key":"([^"]+)"/.exec(b)![1]!, 'base64').toString()
   return ka < kb ? -1 : ka > kb ? 1 : 0
 })
-process.stdout.write(`{"header":{"cluster_id":14841639068965178418,"member_id":10276657743932975437,"revision":${revision},"raft_term":3},"kvs":[${kvs.join(',')}],"count":${kvs.length}}\n`)
+process.stdout.write(
+  `{"header":{"cluster_id":14841639068965178418,"member_id":10276657743932975437,"revision":${revision},"raft_term":3},"kvs":[${kvs.join(',')}],"count":${kvs.length}}\n`,
+)

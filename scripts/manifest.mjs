@@ -4,7 +4,13 @@ import {writeFileSync} from 'node:fs'
 
 import {Plugin} from '@oclif/core'
 
-const plugin = new Plugin({root: process.cwd(), type: 'core', ignoreManifest: true, errorOnManifestCreate: true, isRoot: true})
+const plugin = new Plugin({
+  root: process.cwd(),
+  type: 'core',
+  ignoreManifest: true,
+  errorOnManifestCreate: true,
+  isRoot: true,
+})
 await plugin.load()
 writeFileSync('oclif.manifest.json', JSON.stringify(plugin.manifest, null, 2) + '\n')
 console.error(`wrote oclif.manifest.json (${Object.keys(plugin.manifest.commands).length} commands)`)

@@ -14,12 +14,11 @@ import {suspiciousAddress} from '../core/doctor.js'
 import {ConflictError, FlannelctlError, UsageError} from '../core/errors.js'
 import type {InterfaceChoice, InterfaceRequest} from '../core/iface.js'
 import {type Cidr4, formatCidr4, formatIPv4, parseCidr4} from '../core/ipv4.js'
-import {decodeLeases, type Lease, type NetworkSnapshot, type RawKV} from '../core/leases.js'
+import {decodeLeases, type NetworkSnapshot, type RawKV} from '../core/leases.js'
 import {encodeLeaseAttrs, encodeVxlanData} from '../core/lease-value.js'
 import {hostGwPeers, planHostGw} from '../core/hostgw.js'
 import {forwardRules, type IptRule, masqRules, nftScript} from '../core/masq.js'
 import {planSync, programmedState, type ActualState, type SyncPlan} from '../core/reconcile.js'
-import {makeSubnetKey} from '../core/subnet-key.js'
 import {parseSubnetEnv, renderSubnetEnv} from '../core/subnet-env.js'
 import {deviceName, desiredPeers, type LinkState, type PeerEntries} from '../core/vxlan.js'
 
@@ -32,9 +31,17 @@ export interface AgentStore {
   /** Grant + create only if absent; ConflictError when the key exists. */
   createLease(key: string, value: string, ttlSeconds: number): Promise<{modRevision: string; leaseId: string}>
   /** Grant + put guarded on the mod revision; ConflictError when it moved. */
-  renewLease(key: string, value: string, modRevision: string, ttlSeconds: number): Promise<{modRevision: string; leaseId: string}>
+  renewLease(
+    key: string,
+    value: string,
+    modRevision: string,
+    ttlSeconds: number,
+  ): Promise<{modRevision: string; leaseId: string}>
   deleteKey(key: string, modRevision: string): Promise<void>
-  watch(fromRevision: string, cb: {onEvents(events: WatchEvent[]): void; onLost(error: Error): void}): Promise<{cancel(): Promise<void>}>
+  watch(
+    fromRevision: string,
+    cb: {onEvents(events: WatchEvent[]): void; onLost(error: Error): void},
+  ): Promise<{cancel(): Promise<void>}>
   subnetKey(subnet: Cidr4): string
 }
 
@@ -179,7 +186,10 @@ export class Agent {
   /** FLANNEL_NETWORK / FLANNEL_SUBNET from the subnet.env of an earlier run, for removing its masquerade rules. */
   private previousEnv: {network: Cidr4; subnet: Cidr4} | null = null
 
-  constructor(private readonly o: AgentOptions, private readonly d: AgentDeps) {}
+  constructor(
+    private readonly o: AgentOptions,
+    private readonly d: AgentDeps,
+  ) {}
 
   getStatus(): AgentStatus {
     const s = this.status
@@ -200,7 +210,9 @@ export class Agent {
       } catch (error) {
         if (error instanceof UsageError) throw error
         this.status.lastError = `${what}: ${errorText(error)}`
-        this.d.log('warn', `${what} failed (attempt ${attempt}), retrying in ${delay / 1000}s`, {error: errorText(error)})
+        this.d.log('warn', `${what} failed (attempt ${attempt}), retrying in ${delay / 1000}s`, {
+          error: errorText(error),
+        })
         await this.d.clock.sleep(delay, this.d.signal)
         delay = Math.min(delay * 2, 10_000)
       }
@@ -225,10 +237,16 @@ export class Agent {
         )
       }
     } else {
-      const ensured = await this.retry('setting up the vxlan device', () => this.d.dataplane.ensureDevice(this.deviceSpec()))
+      const ensured = await this.retry('setting up the vxlan device', () =>
+        this.d.dataplane.ensureDevice(this.deviceSpec()),
+      )
       if (!ensured) return
       this.mac = ensured.link.mac
-      this.d.log('info', `${ensured.created ? 'created' : ensured.recreated ? 'recreated (incompatible)' : 'reusing'} ${this.dev}`, {mac: this.mac, mtu: ensured.link.mtu})
+      this.d.log(
+        'info',
+        `${ensured.created ? 'created' : ensured.recreated ? 'recreated (incompatible)' : 'reusing'} ${this.dev}`,
+        {mac: this.mac, mtu: ensured.link.mtu},
+      )
     }
     if (this.o.ipMasq && !this.effective.enableNFTables) this.randomFully = await this.d.dataplane.traffic.randomFully()
     if (!(await this.acquire())) return
@@ -239,7 +257,11 @@ export class Agent {
   }
 
   private async chooseInterface(): Promise<void> {
-    const c = await this.d.dataplane.selectInterface({ifaces: this.o.ifaces, regexes: this.o.ifaceRegexes, publicIP: this.o.publicIP})
+    const c = await this.d.dataplane.selectInterface({
+      ifaces: this.o.ifaces,
+      regexes: this.o.ifaceRegexes,
+      publicIP: this.o.publicIP,
+    })
     if ('error' in c) throw new UsageError(c.error, 'NO_INTERFACE')
     const why = suspiciousAddress(c.publicIP)
     if (why && !this.o.allowSuspiciousPublicIP) {
@@ -250,7 +272,10 @@ export class Agent {
     }
     this.iface = c
     this.status.publicIP = formatIPv4(c.publicIP)
-    this.d.log('info', `using interface ${c.name} (${formatIPv4(c.address)}, MTU ${c.mtu}) from ${c.how}; PublicIP ${formatIPv4(c.publicIP)}`)
+    this.d.log(
+      'info',
+      `using interface ${c.name} (${formatIPv4(c.address)}, MTU ${c.mtu}) from ${c.how}; PublicIP ${formatIPv4(c.publicIP)}`,
+    )
   }
 
   /** Waits for a valid vxlan config, logging why and retrying with backoff while it is missing or invalid. */
@@ -265,15 +290,26 @@ export class Agent {
           const r = resolveNetworkConfig(snap.config.value)
           if (!r.ok) problem = `invalid network config: ${r.error}`
           else if (r.value.effective.backendType !== 'vxlan' && r.value.effective.backendType !== 'host-gw') {
-            throw new UsageError(`backend "${r.value.effective.backendType}" is not supported by flannelctl agent; supported: vxlan, host-gw`, 'UNSUPPORTED_BACKEND')
+            throw new UsageError(
+              `backend "${r.value.effective.backendType}" is not supported by flannelctl agent; supported: vxlan, host-gw`,
+              'UNSUPPORTED_BACKEND',
+            )
           } else if (r.value.config.enableIPv6 || !r.value.effective.ipv4) {
-            throw new UsageError('IPv6 and dual-stack networks are not supported by flannelctl agent yet; supported: IPv4 vxlan', 'UNSUPPORTED_NETWORK')
+            throw new UsageError(
+              'IPv6 and dual-stack networks are not supported by flannelctl agent yet; supported: IPv4 vxlan',
+              'UNSUPPORTED_NETWORK',
+            )
           } else {
             this.config = r.value.config
             this.effective = r.value.effective
             this.dev = r.value.effective.vxlan ? deviceName(r.value.effective.vxlan.vni) : ''
-            const be = r.value.effective.vxlan ? `vxlan VNI ${r.value.effective.vxlan.vni}` : r.value.effective.backendType
-            this.d.log('info', `network ${formatCidr4(r.value.effective.ipv4.network)}, SubnetLen ${r.value.effective.ipv4.subnetLen}, ${be}`)
+            const be = r.value.effective.vxlan
+              ? `vxlan VNI ${r.value.effective.vxlan.vni}`
+              : r.value.effective.backendType
+            this.d.log(
+              'info',
+              `network ${formatCidr4(r.value.effective.ipv4.network)}, SubnetLen ${r.value.effective.ipv4.subnetLen}, ${be}`,
+            )
             return true
           }
         }
@@ -302,11 +338,27 @@ export class Agent {
 
   private deviceSpec(): VxlanDeviceSpec {
     const vx = this.effective.vxlan!
-    return {name: this.dev, vni: vx.vni, local: this.iface.publicIP, iface: this.iface.name, port: vx.port, gbp: vx.gbp, mtu: (vx.mtu || this.iface.mtu) - 50, ...(this.mac ? {mac: this.mac} : {})}
+    return {
+      name: this.dev,
+      vni: vx.vni,
+      local: this.iface.publicIP,
+      iface: this.iface.name,
+      port: vx.port,
+      gbp: vx.gbp,
+      mtu: (vx.mtu || this.iface.mtu) - 50,
+      ...(this.mac ? {mac: this.mac} : {}),
+    }
   }
 
   private leaseValue(): string {
-    if (this.hostGw) return encodeLeaseAttrs({publicIP: this.iface.publicIP, publicIPv6: null, backendType: 'host-gw', backendData: null, backendV6Data: null})
+    if (this.hostGw)
+      return encodeLeaseAttrs({
+        publicIP: this.iface.publicIP,
+        publicIPv6: null,
+        backendType: 'host-gw',
+        backendData: null,
+        backendV6Data: null,
+      })
     return encodeLeaseAttrs({
       publicIP: this.iface.publicIP,
       publicIPv6: null,
@@ -324,22 +376,47 @@ export class Agent {
       try {
         const snap = await this.d.store.readNetwork()
         const {leases} = decodeLeases(snap.subnets)
-        const plan = planAcquire({config: this.config, effective: this.effective, leases, publicIP: this.iface.publicIP, previous: this.previous, random: this.d.random()})
+        const plan = planAcquire({
+          config: this.config,
+          effective: this.effective,
+          leases,
+          publicIP: this.iface.publicIP,
+          previous: this.previous,
+          random: this.d.random(),
+        })
         for (const l of plan.deleted) {
-          this.d.log('warn', `found lease ${formatCidr4(l.subnet)} for current IP ${formatIPv4(this.iface.publicIP)} but not compatible with current config, deleting`)
-          await this.d.store.deleteKey(l.key, l.modRevision).catch((e: unknown) => this.d.log('warn', `could not delete ${l.key}: ${errorText(e)}`))
+          this.d.log(
+            'warn',
+            `found lease ${formatCidr4(l.subnet)} for current IP ${formatIPv4(this.iface.publicIP)} but not compatible with current config, deleting`,
+          )
+          await this.d.store
+            .deleteKey(l.key, l.modRevision)
+            .catch((e: unknown) => this.d.log('warn', `could not delete ${l.key}: ${errorText(e)}`))
         }
         if (plan.kind === 'exhausted') throw new Error('out of subnets')
         let got: OwnLease
         if (plan.kind === 'reuse') {
           const r = await this.d.store.renewLease(plan.lease.key, value, plan.lease.modRevision, SUBNET_TTL_SECONDS)
-          got = {subnet: plan.lease.subnet, key: plan.lease.key, value, ...r, expiresAt: this.d.clock.now() + SUBNET_TTL_SECONDS * 1000}
-          this.d.log('info', `found lease ${formatCidr4(plan.lease.subnet)} for current IP ${formatIPv4(this.iface.publicIP)}, reusing`)
+          got = {
+            subnet: plan.lease.subnet,
+            key: plan.lease.key,
+            value,
+            ...r,
+            expiresAt: this.d.clock.now() + SUBNET_TTL_SECONDS * 1000,
+          }
+          this.d.log(
+            'info',
+            `found lease ${formatCidr4(plan.lease.subnet)} for current IP ${formatIPv4(this.iface.publicIP)}, reusing`,
+          )
         } else {
           const key = this.d.store.subnetKey(plan.subnet)
           const r = await this.d.store.createLease(key, value, SUBNET_TTL_SECONDS)
           got = {subnet: plan.subnet, key, value, ...r, expiresAt: this.d.clock.now() + SUBNET_TTL_SECONDS * 1000}
-          this.d.log('info', `${plan.why === 'previous' ? 'reusing previously leased subnet' : `allocated (from ${plan.candidates} free)`} ${formatCidr4(plan.subnet)} to this node`, {key})
+          this.d.log(
+            'info',
+            `${plan.why === 'previous' ? 'reusing previously leased subnet' : `allocated (from ${plan.candidates} free)`} ${formatCidr4(plan.subnet)} to this node`,
+            {key},
+          )
         }
         await this.adopt(got)
         return true
@@ -360,12 +437,21 @@ export class Agent {
 
   /** Makes `l` our lease: device address, subnet.env, status. */
   private async adopt(l: OwnLease): Promise<void> {
-    const changed = this.own !== null && (this.own.subnet.ip !== l.subnet.ip || this.own.subnet.prefix !== l.subnet.prefix)
+    const changed =
+      this.own !== null && (this.own.subnet.ip !== l.subnet.ip || this.own.subnet.prefix !== l.subnet.prefix)
     this.own = l
     this.previous = l.subnet
-    this.status = {...this.status, subnet: formatCidr4(l.subnet), key: l.key, leaseId: l.leaseId, reserved: false, expiresAt: new Date(l.expiresAt).toISOString()}
+    this.status = {
+      ...this.status,
+      subnet: formatCidr4(l.subnet),
+      key: l.key,
+      leaseId: l.leaseId,
+      reserved: false,
+      expiresAt: new Date(l.expiresAt).toISOString(),
+    }
     let mtu = this.iface.mtu
-    if (this.hostGw) this.status.deviceUp = true // host-gw has no device of its own
+    if (this.hostGw)
+      this.status.deviceUp = true // host-gw has no device of its own
     else {
       const link = await this.d.dataplane.configureAddress(this.dev, l.subnet.ip, this.effective.ipv4!.network)
       this.status.deviceUp = link.up
@@ -377,10 +463,20 @@ export class Agent {
       this.status.lastError = `traffic rules: ${errorText(error)}`
       this.d.log('error', `installing the masquerade/forward rules failed (retrying every resync): ${errorText(error)}`)
     })
-    const content = renderSubnetEnv({effective: this.effective, subnet: l.subnet, ipv6Subnet: null, mtu, ipMasq: this.o.ipMasq})
+    const content = renderSubnetEnv({
+      effective: this.effective,
+      subnet: l.subnet,
+      ipv6Subnet: null,
+      mtu,
+      ipMasq: this.o.ipMasq,
+    })
     await this.d.files.writeAtomic(this.o.subnetFile, content)
     this.status.subnetEnvWritten = true
-    if (changed) this.d.log('warn', `THIS NODE'S SUBNET CHANGED to ${formatCidr4(l.subnet)}: ${this.o.subnetFile} rewritten; restart the pods on this node`)
+    if (changed)
+      this.d.log(
+        'warn',
+        `THIS NODE'S SUBNET CHANGED to ${formatCidr4(l.subnet)}: ${this.o.subnetFile} rewritten; restart the pods on this node`,
+      )
   }
 
   /**
@@ -392,23 +488,48 @@ export class Agent {
     const t = this.d.dataplane.traffic
     if (this.effective.enableNFTables) {
       // On start, remove what an iptables-mode run left for this Network and subnet, as flanneld does.
-      if (first) await t.remove([...masqRules(net, subnet, true), ...masqRules(net, subnet, false), ...forwardRules(net)]).catch(() => 0)
+      if (first)
+        await t
+          .remove([...masqRules(net, subnet, true), ...masqRules(net, subnet, false), ...forwardRules(net)])
+          .catch(() => 0)
       if (this.o.ipMasq || this.o.forwardRules) await t.nft(nftScript(net, subnet, this.o.ipMasq, this.o.forwardRules))
       return
     }
     if (first) await t.removeNft().catch(() => undefined)
     if (this.o.ipMasq) {
       const prev = this.previousEnv
-      if (first && prev && (prev.network.ip !== net.ip || prev.network.prefix !== net.prefix || prev.subnet.ip !== subnet.ip || prev.subnet.prefix !== subnet.prefix)) {
-        const removed = await this.d.dataplane.traffic.remove([...masqRules(prev.network, prev.subnet, this.randomFully), ...masqRules(prev.network, prev.subnet, !this.randomFully)])
-        if (removed > 0) this.d.log('info', `removed ${removed} masquerade rule(s) built for ${formatCidr4(prev.network)} / ${formatCidr4(prev.subnet)}`)
+      if (
+        first &&
+        prev &&
+        (prev.network.ip !== net.ip ||
+          prev.network.prefix !== net.prefix ||
+          prev.subnet.ip !== subnet.ip ||
+          prev.subnet.prefix !== subnet.prefix)
+      ) {
+        const removed = await this.d.dataplane.traffic.remove([
+          ...masqRules(prev.network, prev.subnet, this.randomFully),
+          ...masqRules(prev.network, prev.subnet, !this.randomFully),
+        ])
+        if (removed > 0)
+          this.d.log(
+            'info',
+            `removed ${removed} masquerade rule(s) built for ${formatCidr4(prev.network)} / ${formatCidr4(prev.subnet)}`,
+          )
       }
       const missing = await this.d.dataplane.traffic.ensure(masqRules(net, subnet, this.randomFully))
-      if (missing > 0) this.d.log(first ? 'info' : 'warn', `${first ? 'installed' : 'restored'} masquerade rules (${missing} were missing)`)
+      if (missing > 0)
+        this.d.log(
+          first ? 'info' : 'warn',
+          `${first ? 'installed' : 'restored'} masquerade rules (${missing} were missing)`,
+        )
     }
     if (this.o.forwardRules) {
       const missing = await this.d.dataplane.traffic.ensure(forwardRules(net))
-      if (missing > 0) this.d.log(first ? 'info' : 'warn', `${first ? 'installed' : 'restored'} forward rules (${missing} were missing)`)
+      if (missing > 0)
+        this.d.log(
+          first ? 'info' : 'warn',
+          `${first ? 'installed' : 'restored'} forward rules (${missing} were missing)`,
+        )
     }
   }
 
@@ -454,14 +575,20 @@ export class Agent {
     const {leases} = decodeLeases([kv])
     const l = leases[0]
     if (!l || l.attrs.publicIP !== this.iface.publicIP) {
-      this.d.log('error', `${kv.key} was taken over by another node (${l ? formatIPv4(l.attrs.publicIP) : 'unreadable value'}); re-acquiring`)
+      this.d.log(
+        'error',
+        `${kv.key} was taken over by another node (${l ? formatIPv4(l.attrs.publicIP) : 'unreadable value'}); re-acquiring`,
+      )
       this.reacquire = true
       return
     }
     this.own = {...this.own!, modRevision: kv.modRevision, leaseId: kv.lease, value: kv.value}
     this.status.leaseId = kv.lease
     this.status.reserved = kv.lease === '0'
-    this.d.log('warn', `${kv.key} was rewritten by another writer${kv.lease === '0' ? ' and is now a reservation (no renewals needed)' : ''}`)
+    this.d.log(
+      'warn',
+      `${kv.key} was rewritten by another writer${kv.lease === '0' ? ' and is now a reservation (no renewals needed)' : ''}`,
+    )
   }
 
   private poke(): void {
@@ -572,7 +699,14 @@ export class Agent {
   }
 
   /** Readiness and log lines after one sync. */
-  private recordSync(what: string, unit: string, errors: string[], added: number, removed: number, peers: number): void {
+  private recordSync(
+    what: string,
+    unit: string,
+    errors: string[],
+    added: number,
+    removed: number,
+    peers: number,
+  ): void {
     this.status.peers = peers
     this.status.lastSyncAt = new Date(this.d.clock.now()).toISOString()
     this.status.lastSyncOk = errors.length === 0
@@ -602,10 +736,16 @@ export class Agent {
         const s = formatCidr4(p.subnet)
         if (this.warnedUnreachable.has(s)) continue
         this.warnedUnreachable.add(s)
-        this.d.log('error', `host-gw cannot reach ${s}: its node ${formatIPv4(p.publicIP)} is not on a directly connected subnet of ${this.iface.name}`)
+        this.d.log(
+          'error',
+          `host-gw cannot reach ${s}: its node ${formatIPv4(p.publicIP)} is not on a directly connected subnet of ${this.iface.name}`,
+        )
       }
       this.status.unreachablePeers = plan.unreachable.map((p) => `${formatCidr4(p.subnet)} (${formatIPv4(p.publicIP)})`)
-      const {errors} = plan.ip.length > 0 ? await this.d.dataplane.apply({bridge: [], ip: plan.ip, added: plan.added, removed: plan.removed}) : {errors: []}
+      const {errors} =
+        plan.ip.length > 0
+          ? await this.d.dataplane.apply({bridge: [], ip: plan.ip, added: plan.added, removed: plan.removed})
+          : {errors: []}
       this.recordSync('route sync', 'routes', errors, plan.added, plan.removed, peers.length)
     } catch (error) {
       this.recordSyncFailure('route sync', error)
@@ -620,7 +760,10 @@ export class Agent {
       try {
         await this.ensureTrafficRules(this.own.subnet, false)
         const link = this.hostGw ? null : await this.d.dataplane.readLink(this.dev)
-        if (!this.hostGw && (!link || !link.up || !link.addresses.some((a) => a.ip === this.own!.subnet.ip && a.prefix === 32))) {
+        if (
+          !this.hostGw &&
+          (!link || !link.up || !link.addresses.some((a) => a.ip === this.own!.subnet.ip && a.prefix === 32))
+        ) {
           this.d.log('warn', `${this.dev} is ${link ? 'misconfigured' : 'gone'}; repairing it`)
           const ensured = await this.d.dataplane.ensureDevice(this.deviceSpec())
           if (ensured.link.mac !== this.mac) {
@@ -642,9 +785,3 @@ export class Agent {
     }
   }
 }
-
-export function subnetKeyFor(subnetsPrefix: string, subnet: Cidr4): string {
-  return `${subnetsPrefix}/${makeSubnetKey(subnet)}`
-}
-
-export type {Lease}

@@ -8,7 +8,8 @@ import type {AgentStatus} from './agent.js'
 export function parseListenAddress(s: string): {host: string; port: number} {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(s)
   const port = m ? Number(m[3]) : NaN
-  if (!m || port > 65_535) throw new UsageError(`invalid --healthz-addr "${s}": expected host:port such as 127.0.0.1:8471`, 'INVALID_ADDRESS')
+  if (!m || port > 65_535)
+    throw new UsageError(`invalid --healthz-addr "${s}": expected host:port such as 127.0.0.1:8471`, 'INVALID_ADDRESS')
   return {host: m[1] ?? (m[2] || '0.0.0.0'), port}
 }
 
@@ -28,7 +29,9 @@ export async function startHealthServer(addr: string, status: () => AgentStatus)
     res.writeHead(404).end()
   })
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => reject(new UsageError(`cannot listen on --healthz-addr ${addr}: ${e.code ?? e.message}`, 'LISTEN_FAILED')))
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(new UsageError(`cannot listen on --healthz-addr ${addr}: ${e.code ?? e.message}`, 'LISTEN_FAILED')),
+    )
     server.listen(port, host, () => resolve())
   })
   return server

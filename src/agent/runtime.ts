@@ -33,7 +33,10 @@ export const realFiles: Files = {
 }
 
 /** Log lines on stderr: `time level message key=value` or one JSON object per line. */
-export function logger(format: 'text' | 'json', write: (line: string) => void = (l) => process.stderr.write(l + '\n')): LogFn {
+export function logger(
+  format: 'text' | 'json',
+  write: (line: string) => void = (l) => process.stderr.write(l + '\n'),
+): LogFn {
   return (level, message, fields = {}) => {
     const time = new Date().toISOString()
     if (format === 'json') write(JSON.stringify({time, level, msg: message, ...fields}))

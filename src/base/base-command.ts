@@ -29,10 +29,19 @@ export const connectionFlags = {
     description: 'Env: FLANNELCTL_ETCD_PREFIX, FLANNELD_ETCD_PREFIX.',
     helpGroup: 'ETCD',
   }),
-  cacert: Flags.string({summary: 'CA bundle to verify etcd servers (env ETCDCTL_CACERT, FLANNELD_ETCD_CAFILE).', helpGroup: 'ETCD'}),
-  cert: Flags.string({summary: 'Client certificate for etcd (env ETCDCTL_CERT, FLANNELD_ETCD_CERTFILE).', helpGroup: 'ETCD'}),
+  cacert: Flags.string({
+    summary: 'CA bundle to verify etcd servers (env ETCDCTL_CACERT, FLANNELD_ETCD_CAFILE).',
+    helpGroup: 'ETCD',
+  }),
+  cert: Flags.string({
+    summary: 'Client certificate for etcd (env ETCDCTL_CERT, FLANNELD_ETCD_CERTFILE).',
+    helpGroup: 'ETCD',
+  }),
   key: Flags.string({summary: 'Client key for etcd (env ETCDCTL_KEY, FLANNELD_ETCD_KEYFILE).', helpGroup: 'ETCD'}),
-  user: Flags.string({summary: 'etcd user, as name or name:password (env ETCDCTL_USER, FLANNELD_ETCD_USERNAME).', helpGroup: 'ETCD'}),
+  user: Flags.string({
+    summary: 'etcd user, as name or name:password (env ETCDCTL_USER, FLANNELD_ETCD_USERNAME).',
+    helpGroup: 'ETCD',
+  }),
   password: Flags.string({summary: 'etcd password (env ETCDCTL_PASSWORD, FLANNELD_ETCD_PASSWORD).', helpGroup: 'ETCD'}),
   'dial-timeout': Flags.string({summary: 'Time to wait for etcd to answer [default: 5s].', helpGroup: 'ETCD'}),
   'command-timeout': Flags.string({summary: 'Time allowed for each etcd request [default: 30s].', helpGroup: 'ETCD'}),
@@ -118,14 +127,22 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const file = (this.flags as {snapshot?: string}).snapshot
     const api = (this.flags as {'etcd-api'?: EtcdApi})['etcd-api']
     if (file !== undefined) {
-      if (api === 'v2') throw new UsageError('--snapshot is a dump of the v3 keyspace (etcdctl get -w json); it cannot be read with --etcd-api v2', 'INVALID_FLAGS')
+      if (api === 'v2')
+        throw new UsageError(
+          '--snapshot is a dump of the v3 keyspace (etcdctl get -w json); it cannot be read with --etcd-api v2',
+          'INVALID_FLAGS',
+        )
       const r = snapshotReader(file, this.prefix)
       this.readers.push(r)
       return r
     }
     if ('etcd-api' in (this.ctor.flags ?? {})) {
       const {openKeyspaceReader} = await import('../store/keyspaces.js')
-      const r = await openKeyspaceReader(api ?? 'auto', resolveConnection(this.flags as ConnectionFlags, process.env), (m) => this.note(m))
+      const r = await openKeyspaceReader(
+        api ?? 'auto',
+        resolveConnection(this.flags as ConnectionFlags, process.env),
+        (m) => this.note(m),
+      )
       this.readers.push(r)
       return r
     }
@@ -163,7 +180,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     process.stderr.write(message + '\n')
   }
 
-  protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}; code?: string}): Promise<unknown> {
+  protected override async catch(
+    err: Error & {exitCode?: number; oclif?: {exit?: number}; code?: string},
+  ): Promise<unknown> {
     let exitCode: number
     let code: string
     let hint: string | undefined
@@ -185,7 +204,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const message = oneLineMessage(err.message, code === 'USAGE')
     if (this.jsonEnabled()) {
       const details = err instanceof FlannelctlError && err.details !== undefined ? {details: err.details} : {}
-      process.stdout.write(JSON.stringify({error: {code, message, exitCode, ...(hint ? {hint} : {}), ...details}}, null, 2) + '\n')
+      process.stdout.write(
+        JSON.stringify({error: {code, message, exitCode, ...(hint ? {hint} : {}), ...details}}, null, 2) + '\n',
+      )
     } else {
       process.stderr.write(`Error: ${message}\n`)
       if (hint) process.stderr.write(`Hint: ${hint}\n`)

@@ -21,7 +21,10 @@ export interface ConnectionFlags {
 
 /** For each flag, the environment variables consulted in order, and the default. */
 export const CONNECTION_ENV: Record<keyof ConnectionFlags, {env: string[]; default?: string}> = {
-  endpoints: {env: ['FLANNELCTL_ENDPOINTS', 'ETCDCTL_ENDPOINTS', 'FLANNELD_ETCD_ENDPOINTS'], default: 'http://127.0.0.1:2379'},
+  endpoints: {
+    env: ['FLANNELCTL_ENDPOINTS', 'ETCDCTL_ENDPOINTS', 'FLANNELD_ETCD_ENDPOINTS'],
+    default: 'http://127.0.0.1:2379',
+  },
   'etcd-prefix': {env: ['FLANNELCTL_ETCD_PREFIX', 'FLANNELD_ETCD_PREFIX'], default: '/coreos.com/network'},
   cacert: {env: ['FLANNELCTL_CACERT', 'ETCDCTL_CACERT', 'FLANNELD_ETCD_CAFILE']},
   cert: {env: ['FLANNELCTL_CERT', 'ETCDCTL_CERT', 'FLANNELD_ETCD_CERTFILE']},
@@ -32,7 +35,11 @@ export const CONNECTION_ENV: Record<keyof ConnectionFlags, {env: string[]; defau
   'command-timeout': {env: ['FLANNELCTL_COMMAND_TIMEOUT', 'ETCDCTL_COMMAND_TIMEOUT'], default: '30s'},
 }
 
-export function resolveSetting(flags: ConnectionFlags, env: Record<string, string | undefined>, name: keyof ConnectionFlags): string | undefined {
+export function resolveSetting(
+  flags: ConnectionFlags,
+  env: Record<string, string | undefined>,
+  name: keyof ConnectionFlags,
+): string | undefined {
   const given = flags[name]
   if (given !== undefined && given !== '') return given
   for (const v of CONNECTION_ENV[name].env) {
@@ -50,8 +57,14 @@ export function resolveConnection(flags: ConnectionFlags, env: Record<string, st
     .filter((e) => e !== '')
   if (endpoints.length === 0) throw new UsageError('--endpoints is empty', 'INVALID_ENDPOINTS')
   for (const e of endpoints) {
-    if (!/^(?:https?:\/\/)?[^\s/:]+(?::\d+)?\/?$/.test(e) && !/^(?:https?:\/\/)?\[[0-9a-fA-F:]+\](?::\d+)?\/?$/.test(e)) {
-      throw new UsageError(`invalid endpoint "${e}" in --endpoints (expected e.g. http://127.0.0.1:2379)`, 'INVALID_ENDPOINTS')
+    if (
+      !/^(?:https?:\/\/)?[^\s/:]+(?::\d+)?\/?$/.test(e) &&
+      !/^(?:https?:\/\/)?\[[0-9a-fA-F:]+\](?::\d+)?\/?$/.test(e)
+    ) {
+      throw new UsageError(
+        `invalid endpoint "${e}" in --endpoints (expected e.g. http://127.0.0.1:2379)`,
+        'INVALID_ENDPOINTS',
+      )
     }
   }
   let user = get('user')

@@ -4,30 +4,60 @@ import {Agent} from '../agent/agent.js'
 import {startHealthServer} from '../agent/health.js'
 import {logger, realClock, realFiles} from '../agent/runtime.js'
 import {BaseCommand, connectionFlags} from '../base/base-command.js'
-import {resolveConnection, type ConnectionFlags} from '../base/connection.js'
+import {resolveConnection} from '../base/connection.js'
 import {parseDuration} from '../core/duration.js'
 import {UsageError} from '../core/errors.js'
 import {parseGoIPv4} from '../core/lease-value.js'
 
 export default class AgentCommand extends BaseCommand<typeof AgentCommand> {
-  static override summary = 'Run a flanneld-compatible node agent: lease loop and vxlan or host-gw dataplane that heals itself.'
+  static override summary =
+    'Run a flanneld-compatible node agent: lease loop and vxlan or host-gw dataplane that heals itself.'
   static override description =
     'Acquires, renews and watches subnet leases as flanneld does (same keys, same value bytes, same subnet.env), programs flannel.<VNI>, its neighbours, FDB entries and routes, and repairs them every --resync. SIGINT/SIGTERM stop it and leave the lease and the dataplane in place. Needs root (CAP_NET_ADMIN).'
-  static override examples = ['<%= config.bin %> <%= command.id %> --iface eth1 --ip-masq', '<%= config.bin %> <%= command.id %> --endpoints https://10.0.0.1:2379 --cacert ca.pem --cert node.pem --key node-key.pem']
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --iface eth1 --ip-masq',
+    '<%= config.bin %> <%= command.id %> --endpoints https://10.0.0.1:2379 --cacert ca.pem --cert node.pem --key node-key.pem',
+  ]
   static override enableJsonFlag = false
   static override flags = {
     ...connectionFlags,
-    iface: Flags.string({summary: 'External interface by name or address (repeatable, tried in order).', multiple: true, default: []}),
-    'iface-regex': Flags.string({summary: 'Regex on interface addresses, then names (repeatable).', multiple: true, default: []}),
+    iface: Flags.string({
+      summary: 'External interface by name or address (repeatable, tried in order).',
+      multiple: true,
+      default: [],
+    }),
+    'iface-regex': Flags.string({
+      summary: 'Regex on interface addresses, then names (repeatable).',
+      multiple: true,
+      default: [],
+    }),
     'public-ip': Flags.string({summary: 'Address to publish as PublicIP (default: the interface address).'}),
     'subnet-file': Flags.string({summary: 'Where to write subnet.env.', default: '/run/flannel/subnet.env'}),
-    'ip-masq': Flags.boolean({default: false, summary: "Install flanneld's masquerade rules (chain FLANNEL-POSTRTG) and write FLANNEL_IPMASQ=true."}),
-    'iptables-forward-rules': Flags.boolean({summary: 'Install the FLANNEL-FWD accept rules for the Network (as flanneld, on by default).', default: true, allowNo: true}),
-    'subnet-lease-renew-margin': Flags.integer({summary: 'Renew this many minutes before the lease expires.', default: 60, min: 1, max: 1439}),
+    'ip-masq': Flags.boolean({
+      default: false,
+      summary: "Install flanneld's masquerade rules (chain FLANNEL-POSTRTG) and write FLANNEL_IPMASQ=true.",
+    }),
+    'iptables-forward-rules': Flags.boolean({
+      summary: 'Install the FLANNEL-FWD accept rules for the Network (as flanneld, on by default).',
+      default: true,
+      allowNo: true,
+    }),
+    'subnet-lease-renew-margin': Flags.integer({
+      summary: 'Renew this many minutes before the lease expires.',
+      default: 60,
+      min: 1,
+      max: 1439,
+    }),
     resync: Flags.string({summary: 'How often to compare the kernel with the leases and repair it.', default: '10s'}),
-    'healthz-addr': Flags.string({summary: 'Serve /healthz and /readyz here (empty to disable).', default: '127.0.0.1:8471'}),
+    'healthz-addr': Flags.string({
+      summary: 'Serve /healthz and /readyz here (empty to disable).',
+      default: '127.0.0.1:8471',
+    }),
     'log-format': Flags.string({summary: 'Log line format on stderr.', options: ['text', 'json'], default: 'text'}),
-    'allow-suspicious-public-ip': Flags.boolean({default: false, summary: 'Accept 10.0.2.15, loopback, link-local or unspecified as PublicIP.'}),
+    'allow-suspicious-public-ip': Flags.boolean({
+      default: false,
+      summary: 'Accept 10.0.2.15, loopback, link-local or unspecified as PublicIP.',
+    }),
   }
 
   public async run(): Promise<void> {
@@ -37,7 +67,8 @@ export default class AgentCommand extends BaseCommand<typeof AgentCommand> {
     let publicIP: number | null = null
     if (f['public-ip'] !== undefined) {
       publicIP = parseGoIPv4(f['public-ip'])
-      if (publicIP === null) throw new UsageError(`invalid --public-ip "${f['public-ip']}": not an IPv4 address`, 'INVALID_IP')
+      if (publicIP === null)
+        throw new UsageError(`invalid --public-ip "${f['public-ip']}": not an IPv4 address`, 'INVALID_IP')
     }
     const resyncMs = parseDuration(f.resync, '--resync')
     if (resyncMs < 100) throw new UsageError(`--resync ${f.resync} is too short (at least 100ms)`, 'INVALID_DURATION')
@@ -46,7 +77,7 @@ export default class AgentCommand extends BaseCommand<typeof AgentCommand> {
     const dp = await import('../dataplane/vxlan.js')
     const ip = await import('../dataplane/iproute2.js')
     const ipt = await import('../dataplane/iptables.js')
-    const store = EtcdStore.create(resolveConnection(f as ConnectionFlags, process.env))
+    const store = EtcdStore.create(resolveConnection(f, process.env))
     const log = logger(f['log-format'] as 'text' | 'json')
     const stop = new AbortController()
     const onSignal = (sig: string) => {
@@ -77,7 +108,13 @@ export default class AgentCommand extends BaseCommand<typeof AgentCommand> {
           readActual: dp.readActual,
           apply: dp.applySync,
           readRoutes: ip.readRoutes,
-          traffic: {randomFully: ipt.iptablesRandomFully, ensure: ipt.ensureIptRules, remove: ipt.deleteIptRules, nft: ipt.applyNft, removeNft: ipt.removeNft},
+          traffic: {
+            randomFully: ipt.iptablesRandomFully,
+            ensure: ipt.ensureIptRules,
+            remove: ipt.deleteIptRules,
+            nft: ipt.applyNft,
+            removeNft: ipt.removeNft,
+          },
         },
         clock: realClock,
         random: Math.random,

@@ -6,7 +6,13 @@ import {ExitCode} from '../core/errors.js'
 import {renderDoctor} from '../render/doctor.js'
 import {checkDoctorOptions, type DoctorResult, runDoctor} from '../services/doctor.js'
 
-const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : [])
+const list = (s: string | undefined) =>
+  s
+    ? s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
+    : []
 
 export default class Doctor extends BaseCommand<typeof Doctor> {
   static override summary = 'Find every known flannel failure in one run, cluster-wide and (with --local) on this node.'
@@ -22,15 +28,29 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
     ...connectionFlags,
     ...snapshotFlag,
     ...etcdApiFlag,
-    local: Flags.boolean({default: false, summary: 'Also check this node: subnet.env, flannel.<VNI>, routes, neighbours, FDB, ip_forward.'}),
-    'fail-on': Flags.string({summary: 'Lowest severity that makes the exit code 5.', options: ['error', 'warning', 'info'], default: 'error'}),
+    local: Flags.boolean({
+      default: false,
+      summary: 'Also check this node: subnet.env, flannel.<VNI>, routes, neighbours, FDB, ip_forward.',
+    }),
+    'fail-on': Flags.string({
+      summary: 'Lowest severity that makes the exit code 5.',
+      options: ['error', 'warning', 'info'],
+      default: 'error',
+    }),
     only: Flags.string({summary: 'Run only these check IDs (comma-separated).'}),
     skip: Flags.string({summary: 'Skip these check IDs (comma-separated).'}),
-    'renew-margin': Flags.string({summary: 'flanneld\'s --subnet-lease-renew-margin: less TTL than this means a missed renewal.', default: '60m'}),
+    'renew-margin': Flags.string({
+      summary: "flanneld's --subnet-lease-renew-margin: less TTL than this means a missed renewal.",
+      default: '60m',
+    }),
     'subnet-file': Flags.string({summary: 'subnet.env to check with --local.', default: '/run/flannel/subnet.env'}),
-    'public-ip': Flags.string({summary: 'This node\'s PublicIP, for --local (default: the --iface or default-route address).'}),
-    iface: Flags.string({summary: 'This node\'s external interface (name or address), for --local.'}),
-    'flanneld-version': Flags.string({summary: 'The flanneld version the nodes run, for the v2/v3 keyspace checks [default: >= 0.18].'}),
+    'public-ip': Flags.string({
+      summary: "This node's PublicIP, for --local (default: the --iface or default-route address).",
+    }),
+    iface: Flags.string({summary: "This node's external interface (name or address), for --local."}),
+    'flanneld-version': Flags.string({
+      summary: 'The flanneld version the nodes run, for the v2/v3 keyspace checks [default: >= 0.18].',
+    }),
   }
 
   public async run(): Promise<DoctorResult> {

@@ -15,22 +15,45 @@ export default class SubnetEnv extends BaseCommand<typeof SubnetEnv> {
     ...connectionFlags,
     ...snapshotFlag,
     ...etcdApiFlag,
-    'public-ip': Flags.string({summary: 'The node\'s PublicIP (the lease flanneld would reuse).', exclusive: ['subnet']}),
-    subnet: Flags.string({summary: 'The lease\'s subnet, e.g. 10.5.34.0/24.', exclusive: ['public-ip']}),
-    'iface-mtu': Flags.integer({summary: 'MTU of the external interface.', default: 1500, min: 68, max: 65_535, exclusive: ['mtu']}),
-    mtu: Flags.integer({summary: 'Write this FLANNEL_MTU instead of computing it.', min: 68, max: 65_535, exclusive: ['iface-mtu']}),
+    'public-ip': Flags.string({
+      summary: "The node's PublicIP (the lease flanneld would reuse).",
+      exclusive: ['subnet'],
+    }),
+    subnet: Flags.string({summary: "The lease's subnet, e.g. 10.5.34.0/24.", exclusive: ['public-ip']}),
+    'iface-mtu': Flags.integer({
+      summary: 'MTU of the external interface.',
+      default: 1500,
+      min: 68,
+      max: 65_535,
+      exclusive: ['mtu'],
+    }),
+    mtu: Flags.integer({
+      summary: 'Write this FLANNEL_MTU instead of computing it.',
+      min: 68,
+      max: 65_535,
+      exclusive: ['iface-mtu'],
+    }),
     'ip-masq': Flags.boolean({default: false, summary: 'FLANNEL_IPMASQ=true (flanneld --ip-masq).'}),
     write: Flags.string({summary: 'Write the file atomically to this path (e.g. /run/flannel/subnet.env).'}),
   }
 
   public async run(): Promise<SubnetEnvResult> {
     const f = this.flags
-    const options = {publicIP: f['public-ip'], subnet: f.subnet, ifaceMtu: f['iface-mtu'], mtu: f.mtu, ipMasq: f['ip-masq'], write: f.write}
+    const options = {
+      publicIP: f['public-ip'],
+      subnet: f.subnet,
+      ifaceMtu: f['iface-mtu'],
+      mtu: f.mtu,
+      ipMasq: f['ip-masq'],
+      write: f.write,
+    }
     // Usage errors first: exit 2 whether or not etcd is reachable.
     checkSubnetEnvOptions(options)
     const result = await subnetEnv(await this.openReader(), options)
     if (result.alsoMatched.length > 0) {
-      this.note(`warning: ${result.alsoMatched.length + 1} leases match; using ${result.key} (first in key order, as flanneld does). Others: ${result.alsoMatched.join(', ')}`)
+      this.note(
+        `warning: ${result.alsoMatched.length + 1} leases match; using ${result.key} (first in key order, as flanneld does). Others: ${result.alsoMatched.join(', ')}`,
+      )
     }
     if (result.written) this.note(`wrote ${result.written}`)
     if (!this.jsonEnabled()) process.stdout.write(result.content)

@@ -67,10 +67,17 @@ export function planAcquire(i: AcquireInput): AcquirePlan {
   }
   const e = i.effective.ipv4!
   const prev = i.previous
-  if (prev && !i.leases.some((l) => l.subnet.ip === prev.ip && l.subnet.prefix === prev.prefix) && isLeaseCompatible(i.config, i.effective, {subnet: prev, ipv6Subnet: null})) {
+  if (
+    prev &&
+    !i.leases.some((l) => l.subnet.ip === prev.ip && l.subnet.prefix === prev.prefix) &&
+    isLeaseCompatible(i.config, i.effective, {subnet: prev, ipv6Subnet: null})
+  ) {
     return {kind: 'create', subnet: prev, why: 'previous', deleted, candidates: 1}
   }
-  const bag = freeSubnets(e, i.leases.map((l) => l.subnet))
+  const bag = freeSubnets(
+    e,
+    i.leases.map((l) => l.subnet),
+  )
   if (bag.length === 0) return {kind: 'exhausted', deleted}
   const pick = bag[Math.min(bag.length - 1, Math.floor(i.random * bag.length))]!
   return {kind: 'create', subnet: {ip: pick, prefix: e.subnetLen}, why: 'allocated', deleted, candidates: bag.length}

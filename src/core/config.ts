@@ -76,7 +76,17 @@ export interface ConfigFinding {
 }
 
 /** The backends flanneld registers on Linux. */
-export const KNOWN_BACKENDS = ['alloc', 'extension', 'host-gw', 'ipip', 'ipsec', 'tencent-vpc', 'udp', 'vxlan', 'wireguard']
+export const KNOWN_BACKENDS = [
+  'alloc',
+  'extension',
+  'host-gw',
+  'ipip',
+  'ipsec',
+  'tencent-vpc',
+  'udp',
+  'vxlan',
+  'wireguard',
+]
 
 /** Overhead subtracted from the MTU per backend (flannel-semantics §5). */
 export const BACKEND_MTU_OVERHEAD: Record<string, number> = {vxlan: 50, udp: 28, 'host-gw': 0, ipip: 20, wireguard: 80}
@@ -127,7 +137,8 @@ export function parseNetworkConfig(text: string): Decoded<NetworkConfig> {
     backendRaw: null as string | null,
   }
   if (doc.kind === 'null') return {ok: true, value: cfg}
-  if (doc.kind !== 'object') return {ok: false, error: `json: cannot unmarshal ${doc.kind} into Go value of type subnet.Config`}
+  if (doc.kind !== 'object')
+    return {ok: false, error: `json: cannot unmarshal ${doc.kind} into Go value of type subnet.Config`}
 
   let saved: string | undefined
   const bool = (v: GoValue, name: string, cur: boolean): boolean => {
@@ -147,7 +158,8 @@ export function parseNetworkConfig(text: string): Decoded<NetworkConfig> {
   const ip4 = (v: GoValue): number => {
     const s = trimQuotes(v.raw)
     const n = parseGoIPv4(s)
-    if (n === null) throw new HardError(parseGoIPv6(s) === null ? 'invalid IP address format' : 'invalid IPv4 address format')
+    if (n === null)
+      throw new HardError(parseGoIPv6(s) === null ? 'invalid IP address format' : 'invalid IPv4 address format')
     return n
   }
   const ip6 = (v: GoValue): bigint | null => {
@@ -161,7 +173,8 @@ export function parseNetworkConfig(text: string): Decoded<NetworkConfig> {
     // Go assigns members in document order (exact field name first, then case-insensitive; the last one wins),
     // and a hard (unmarshaler) error stops decoding at once, so walk the members in order.
     for (const [key, value] of doc.members) {
-      const name = CONFIG_FIELDS.find((n) => n === key) ?? CONFIG_FIELDS.find((n) => n.toLowerCase() === key.toLowerCase())
+      const name =
+        CONFIG_FIELDS.find((n) => n === key) ?? CONFIG_FIELDS.find((n) => n.toLowerCase() === key.toLowerCase())
       if (!name) continue
       switch (name) {
         case 'EnableIPv4':
@@ -226,10 +239,15 @@ export function parseNetworkConfig(text: string): Decoded<NetworkConfig> {
     if (be.kind === 'object') {
       const t = goFields(be, ['Type'] as const).get('Type')
       if (t && t.kind === 'string') cfg.backendType = t.value
-      else if (t && t.kind !== 'null') return {ok: false, error: `error decoding Backend property of config: ${typeError(t, '.Type', 'string')}`}
+      else if (t && t.kind !== 'null')
+        return {ok: false, error: `error decoding Backend property of config: ${typeError(t, '.Type', 'string')}`}
       else cfg.backendType = ''
     } else if (be.kind === 'null') cfg.backendType = ''
-    else return {ok: false, error: `error decoding Backend property of config: json: cannot unmarshal ${be.kind} into Go value of type struct { Type string }`}
+    else
+      return {
+        ok: false,
+        error: `error decoding Backend property of config: json: cannot unmarshal ${be.kind} into Go value of type struct { Type string }`,
+      }
   }
   return {ok: true, value: cfg}
 }
@@ -241,7 +259,10 @@ export function parseVxlanSettings(backendRaw: string | null): Decoded<VxlanSett
   const doc = parseGoJson(backendRaw)
   if (doc.kind === 'null') return {ok: true, value: s}
   if (doc.kind !== 'object') {
-    return {ok: false, error: `error decoding VXLAN backend config: json: cannot unmarshal ${doc.kind} into Go value of type vxlan.VXLANConfig`}
+    return {
+      ok: false,
+      error: `error decoding VXLAN backend config: json: cannot unmarshal ${doc.kind} into Go value of type vxlan.VXLANConfig`,
+    }
   }
   const f = goFields(doc, ['VNI', 'Port', 'MTU', 'GBP', 'Learning', 'DirectRouting'] as const)
   let err: string | undefined
@@ -276,7 +297,8 @@ export function parseVxlanSettings(backendRaw: string | null): Decoded<VxlanSett
 
 function checkIPv4(cfg: NetworkConfig, defaulted: string[]): EffectiveIPv4 {
   const n = cfg.network
-  if (!n || (n.ip === 0 && n.prefix === 0)) throw new HardError('please define a correct Network parameter in the flannel config')
+  if (!n || (n.ip === 0 && n.prefix === 0))
+    throw new HardError('please define a correct Network parameter in the flannel config')
   const P = n.prefix
   let subnetLen = cfg.subnetLen
   if (subnetLen > 0) {
@@ -299,14 +321,17 @@ function checkIPv4(cfg: NetworkConfig, defaulted: string[]): EffectiveIPv4 {
     defaulted.push('subnetMax')
   } else if (!contains4(n, subnetMax)) throw new HardError('SubnetMax is not in the range of the Network')
   const m = mask4(subnetLen)
-  if (((subnetMin & m) >>> 0) !== subnetMin) throw new HardError(`SubnetMin is not on a SubnetLen boundary: ${formatIPv4(subnetMin)}`)
-  if (((subnetMax & m) >>> 0) !== subnetMax) throw new HardError(`SubnetMax is not on a SubnetLen boundary: ${formatIPv4(subnetMax)}`)
+  if ((subnetMin & m) >>> 0 !== subnetMin)
+    throw new HardError(`SubnetMin is not on a SubnetLen boundary: ${formatIPv4(subnetMin)}`)
+  if ((subnetMax & m) >>> 0 !== subnetMax)
+    throw new HardError(`SubnetMax is not on a SubnetLen boundary: ${formatIPv4(subnetMax)}`)
   return {network: {ip: n.ip, prefix: P}, subnetLen, subnetMin, subnetMax}
 }
 
 function checkIPv6(cfg: NetworkConfig, defaulted: string[]): EffectiveIPv6 {
   const n = cfg.ipv6Network
-  if (!n || (n.ip === 0n && n.prefix === 0)) throw new HardError('please define a correct IPv6Network parameter in the flannel config')
+  if (!n || (n.ip === 0n && n.prefix === 0))
+    throw new HardError('please define a correct IPv6Network parameter in the flannel config')
   const P = n.prefix
   let subnetLen = cfg.ipv6SubnetLen
   if (subnetLen > 0) {
@@ -329,8 +354,10 @@ function checkIPv6(cfg: NetworkConfig, defaulted: string[]): EffectiveIPv6 {
     defaulted.push('ipv6SubnetMax')
   } else if (!contains6(n, subnetMax)) throw new HardError('IPv6SubnetMax is not in the range of the IPv6Network')
   const m = mask6(subnetLen)
-  if ((subnetMin & m) !== subnetMin) throw new HardError(`IPv6SubnetMin is not on a SubnetLen boundary: ${formatIP6Flannel(subnetMin)}`)
-  if ((subnetMax & m) !== subnetMax) throw new HardError(`IPv6SubnetMax is not on a SubnetLen boundary: ${formatIP6Flannel(subnetMax)}`)
+  if ((subnetMin & m) !== subnetMin)
+    throw new HardError(`IPv6SubnetMin is not on a SubnetLen boundary: ${formatIP6Flannel(subnetMin)}`)
+  if ((subnetMax & m) !== subnetMax)
+    throw new HardError(`IPv6SubnetMax is not on a SubnetLen boundary: ${formatIP6Flannel(subnetMax)}`)
   return {network: {ip: n.ip, prefix: P}, subnetLen, subnetMin, subnetMax}
 }
 
@@ -405,14 +432,16 @@ export function extraConfigFindings(cfg: NetworkConfig, eff: EffectiveConfig | n
     out.push({
       id: 'backend-udp',
       severity: 'warning',
-      message: 'no Backend is set, so flanneld runs the udp backend (meant for debugging only); set "Backend": {"Type": "vxlan"}',
+      message:
+        'no Backend is set, so flanneld runs the udp backend (meant for debugging only); set "Backend": {"Type": "vxlan"}',
     })
   }
   if (!cfg.enableIPv4 && cfg.enableIPv6) {
     out.push({
       id: 'config-ipv6-only',
       severity: 'warning',
-      message: "IPv6-only networks do not work with flanneld's etcd subnet manager (allocation cannot advance); keep EnableIPv4",
+      message:
+        "IPv6-only networks do not work with flanneld's etcd subnet manager (allocation cannot advance); keep EnableIPv4",
     })
   }
   return out

@@ -9,6 +9,7 @@ import type {KeyLayout} from './keys.js'
 import type {NetworkSnapshot} from './leases.js'
 
 /** The IDs of these checks (all in the Datastore area). */
+/** @public (doctor --only/--skip validate against it) */
 export const KEYSPACE_CHECKS = ['config-only-in-v2', 'config-in-both', 'v2-store-going-away'] as const
 
 export interface KeyspaceCheckInput {

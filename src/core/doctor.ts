@@ -3,12 +3,38 @@
  * O(n log n). Pure: TTLs and the renew margin are passed in.
  */
 
-import {type ConfigFinding, extraConfigFindings, parseNetworkConfig, checkNetworkConfig, type EffectiveConfig, type NetworkConfig, totalSubnets4} from './config.js'
+import {
+  type ConfigFinding,
+  extraConfigFindings,
+  parseNetworkConfig,
+  checkNetworkConfig,
+  type EffectiveConfig,
+  type NetworkConfig,
+  totalSubnets4,
+} from './config.js'
 import {ExpandRefused, planExpand} from './expand.js'
-import {type Cidr4, contains4, formatCidr4, formatIPv4, isCanonical4, isLinkLocal4, isLoopback4, isMulticast4, lastAddress4, mask4} from './ipv4.js'
+import {
+  type Cidr4,
+  contains4,
+  formatCidr4,
+  formatIPv4,
+  isCanonical4,
+  isLinkLocal4,
+  isLoopback4,
+  isMulticast4,
+  lastAddress4,
+  mask4,
+} from './ipv4.js'
 import {formatCidr6, mask6} from './ipv6.js'
 import type {KeyLayout} from './keys.js'
-import {capacity, decodeLeases, incompatibilityReason, type Lease, type MalformedKey, type NetworkSnapshot} from './leases.js'
+import {
+  capacity,
+  decodeLeases,
+  incompatibilityReason,
+  type Lease,
+  type MalformedKey,
+  type NetworkSnapshot,
+} from './leases.js'
 import {decodeVxlanData} from './lease-value.js'
 
 export type Severity = ConfigFinding['severity']
@@ -145,7 +171,13 @@ export function clusterContext(snapshot: NetworkSnapshot): ClusterContext {
   const parsed = parseNetworkConfig(snapshot.config.value)
   if (!parsed.ok) return {config: null, effective: null, configError: parsed.error, leases, malformed}
   const checked = checkNetworkConfig(parsed.value)
-  return {config: parsed.value, effective: checked.ok ? checked.value : null, configError: checked.ok ? null : checked.error, leases, malformed}
+  return {
+    config: parsed.value,
+    effective: checked.ok ? checked.value : null,
+    configError: checked.ok ? null : checked.error,
+    leases,
+    malformed,
+  }
 }
 
 function configChecks(input: ClusterCheckInput, ctx: ClusterContext): Finding[] {
@@ -195,7 +227,7 @@ function identityChecks(ctx: ClusterContext): Finding[] {
       severity: 'error',
       subjects: group.map(subnetOf),
       message: `${group.length} leases share PublicIP ${formatIPv4(ip)} (${group.map(subnetOf).join(', ')}): flanneld on each of those nodes reuses the first one, so two nodes run one subnet and traffic to them is black-holed`,
-      hint: 'start each node\'s flanneld with --iface=<its own NIC> or --public-ip=<its own address>, then release the extra leases: flannelctl leases release SUBNET',
+      hint: "start each node's flanneld with --iface=<its own NIC> or --public-ip=<its own address>, then release the extra leases: flannelctl leases release SUBNET",
     })
   }
   for (const l of ctx.leases) {
@@ -248,7 +280,8 @@ function leaseChecks(input: ClusterCheckInput, ctx: ClusterContext): Finding[] {
     })
   }
   for (const l of ctx.leases) {
-    if (isCanonical4(l.subnet) && (!l.ipv6Subnet || (l.ipv6Subnet.ip & mask6(l.ipv6Subnet.prefix)) === l.ipv6Subnet.ip)) continue
+    if (isCanonical4(l.subnet) && (!l.ipv6Subnet || (l.ipv6Subnet.ip & mask6(l.ipv6Subnet.prefix)) === l.ipv6Subnet.ip))
+      continue
     out.push({
       id: 'misaligned-lease',
       severity: 'error',
@@ -347,10 +380,13 @@ function leaseChecks(input: ClusterCheckInput, ctx: ClusterContext): Finding[] {
 function capacityCheck(ctx: ClusterContext, configText: string): Finding[] {
   const e = ctx.effective?.ipv4
   if (!e || totalSubnets4(e) === 0) return []
-  const cap = capacity(e, ctx.leases.map((l) => l.subnet))
+  const cap = capacity(
+    e,
+    ctx.leases.map((l) => l.subnet),
+  )
   const severity = cap.free === 0 || cap.utilization >= 0.95 ? 'error' : cap.utilization >= 0.8 ? 'warning' : null
   if (severity === null) return []
-  let hint = 'release dead nodes\' leases: flannelctl leases release --stale'
+  let hint = "release dead nodes' leases: flannelctl leases release --stale"
   // The smallest wider Network that network expand would accept.
   for (let p = e.network.prefix - 1; p >= 1; p--) {
     const to: Cidr4 = {ip: (e.network.ip & mask4(p)) >>> 0, prefix: p}
@@ -390,14 +426,24 @@ function foreignKeys(input: ClusterCheckInput): Finding[] {
 /** Every cluster check, in a stable order (config, capacity, identity, leases, datastore). */
 export function clusterChecks(input: ClusterCheckInput): {findings: Finding[]; context: ClusterContext} {
   const ctx = clusterContext(input.snapshot)
-  const findings = [...configChecks(input, ctx), ...capacityCheck(ctx, input.snapshot.config?.value ?? ''), ...identityChecks(ctx), ...leaseChecks(input, ctx), ...foreignKeys(input)]
+  const findings = [
+    ...configChecks(input, ctx),
+    ...capacityCheck(ctx, input.snapshot.config?.value ?? ''),
+    ...identityChecks(ctx),
+    ...leaseChecks(input, ctx),
+    ...foreignKeys(input),
+  ]
   return {findings, context: ctx}
 }
 
 export const SEVERITY_RANK: Record<Severity, number> = {info: 0, warning: 1, error: 2}
 
 /** --only / --skip filtering. */
-export function selectFindings(findings: readonly Finding[], only: readonly string[], skip: readonly string[]): Finding[] {
+export function selectFindings(
+  findings: readonly Finding[],
+  only: readonly string[],
+  skip: readonly string[],
+): Finding[] {
   return findings.filter((f) => (only.length === 0 || only.includes(f.id)) && !skip.includes(f.id))
 }
 
@@ -408,7 +454,10 @@ export function summarize(findings: readonly Finding[]): Record<Severity, number
 }
 
 /** The verdict of each area: ok, or the worst severity found there. */
-export function areaVerdicts(findings: readonly Finding[], areas: readonly Area[]): Array<{area: Area; verdict: 'ok' | Severity}> {
+export function areaVerdicts(
+  findings: readonly Finding[],
+  areas: readonly Area[],
+): Array<{area: Area; verdict: 'ok' | Severity}> {
   return areas.map((area) => {
     let worst: Severity | null = null
     for (const f of findings) {

@@ -49,13 +49,6 @@ export class NotFoundError extends FlannelctlError {
   }
 }
 
-/** doctor found problems at or above the failure threshold: exit 5. */
-export class FindingsError extends FlannelctlError {
-  constructor(message: string, details?: unknown) {
-    super(message, 'FINDINGS', ExitCode.findings, undefined, details)
-  }
-}
-
 /** etcd cannot be reached, or refused our credentials or certificates: exit 69. */
 export class UnavailableError extends FlannelctlError {
   constructor(message: string, code = 'ETCD_UNAVAILABLE', hint?: string, details?: unknown) {

@@ -6,7 +6,16 @@
 import {resolveNetworkConfig, type EffectiveConfig, type NetworkConfig} from './config.js'
 import {UsageError} from './errors.js'
 import {goCompact, goQuote, type GoValue, parseGoJson} from './gojson.js'
-import {type Cidr4, containsCidr4, contains4, formatCidr4, formatIPv4, overlaps4, parseCidr4, type ParsedCidr4} from './ipv4.js'
+import {
+  type Cidr4,
+  containsCidr4,
+  contains4,
+  formatCidr4,
+  formatIPv4,
+  overlaps4,
+  parseCidr4,
+  type ParsedCidr4,
+} from './ipv4.js'
 import {parseCidr6} from './ipv6.js'
 import {type Capacity, capacity, incompatibilityReason, isLeaseCompatible, type Lease} from './leases.js'
 
@@ -44,7 +53,11 @@ export interface ExpandPlan {
 
 /** Thrown when the plan is refused: exit 2, nothing written. */
 export class ExpandRefused extends UsageError {
-  constructor(message: string, public readonly reasons: string[], details?: unknown) {
+  constructor(
+    message: string,
+    public readonly reasons: string[],
+    details?: unknown,
+  ) {
     super(message, 'EXPAND_REFUSED', undefined, details)
   }
 }
@@ -56,7 +69,10 @@ const REPLACED = ['network', 'subnetlen']
  * other member, unknown ones included, in its place. Go matches keys case-insensitively, so every spelling of a
  * replaced key is dropped.
  */
-export function rewriteConfig(text: string, set: {network: string; subnetLen: number; subnetMin?: string; subnetMax?: string}): string {
+export function rewriteConfig(
+  text: string,
+  set: {network: string; subnetLen: number; subnetMin?: string; subnetMax?: string},
+): string {
   const doc = parseGoJson(text)
   const members: Array<[string, GoValue | string]> = doc.kind === 'object' ? [...doc.members] : []
   const drop = new Set(REPLACED)
@@ -64,7 +80,8 @@ export function rewriteConfig(text: string, set: {network: string; subnetLen: nu
   if (set.subnetMax !== undefined) drop.add('subnetmax')
   const firstNetwork = members.findIndex(([k]) => k.toLowerCase() === 'network')
   const kept = members.filter(([k]) => !drop.has(k.toLowerCase()))
-  const insertAt = firstNetwork < 0 ? 0 : members.slice(0, firstNetwork).filter(([k]) => !drop.has(k.toLowerCase())).length
+  const insertAt =
+    firstNetwork < 0 ? 0 : members.slice(0, firstNetwork).filter(([k]) => !drop.has(k.toLowerCase())).length
   const added: Array<[string, string]> = [
     ['Network', goQuote(set.network)],
     ['SubnetLen', String(set.subnetLen)],
@@ -76,7 +93,12 @@ export function rewriteConfig(text: string, set: {network: string; subnetLen: nu
 }
 
 function ref(l: Lease, reason?: string): LeaseRef {
-  return {subnet: formatCidr4(l.subnet), publicIP: formatIPv4(l.attrs.publicIP), key: l.key, ...(reason ? {reason} : {})}
+  return {
+    subnet: formatCidr4(l.subnet),
+    publicIP: formatIPv4(l.attrs.publicIP),
+    key: l.key,
+    ...(reason ? {reason} : {}),
+  }
 }
 
 function plainJson(text: string): unknown {
@@ -95,21 +117,27 @@ function hasExplicit(cfg: NetworkConfig, which: 'subnetMin' | 'subnetMax'): bool
 export function parseExpandTarget(to: string, current = 'the IPv4 Network'): ParsedCidr4 {
   const target = parseCidr4(to)
   if (target) return target
-  if (parseCidr6(to)) throw new ExpandRefused(`--to ${to} is IPv6 but the Network is IPv4 (${current}): the family cannot change`, ['family differs'])
+  if (parseCidr6(to))
+    throw new ExpandRefused(`--to ${to} is IPv6 but the Network is IPv4 (${current}): the family cannot change`, [
+      'family differs',
+    ])
   throw new UsageError(`invalid --to "${to}": not an IPv4 CIDR such as 10.0.0.0/8`, 'INVALID_CIDR')
 }
 
 /** Checks the flags of an expand before anything is read. */
 export function checkExpandRequest(r: Pick<ExpandRequest, 'to' | 'serviceCidrs'>): void {
   parseExpandTarget(r.to)
-  for (const s of r.serviceCidrs) if (!parseCidr4(s)) throw new UsageError(`invalid --service-cidr "${s}": not an IPv4 CIDR`, 'INVALID_CIDR')
+  for (const s of r.serviceCidrs)
+    if (!parseCidr4(s)) throw new UsageError(`invalid --service-cidr "${s}": not an IPv4 CIDR`, 'INVALID_CIDR')
 }
 
 export function planExpand(r: ExpandRequest): ExpandPlan {
   const before = resolveNetworkConfig(r.configText)
-  if (!before.ok) throw new ExpandRefused(`the stored config is invalid (${before.error}); fix it before expanding`, [before.error])
+  if (!before.ok)
+    throw new ExpandRefused(`the stored config is invalid (${before.error}); fix it before expanding`, [before.error])
   const old = before.value.effective.ipv4
-  if (!old) throw new ExpandRefused('the stored config has EnableIPv4 off; expand widens the IPv4 Network', ['no IPv4 network'])
+  if (!old)
+    throw new ExpandRefused('the stored config has EnableIPv4 off; expand widens the IPv4 Network', ['no IPv4 network'])
 
   const target = parseExpandTarget(r.to, formatCidr4(old.network))
   const reasons: string[] = []
@@ -126,21 +154,35 @@ export function planExpand(r: ExpandRequest): ExpandPlan {
   }
   const insideNodes = r.leases.filter((l) => contains4(target, l.attrs.publicIP))
   if (insideNodes.length > 0) {
-    const list = insideNodes.slice(0, 10).map((l) => `${formatIPv4(l.attrs.publicIP)} (${formatCidr4(l.subnet)})`).join(', ')
-    reasons.push(`${insideNodes.length} node address(es) lie inside ${formatCidr4(target)}, which would route them into the overlay: ${list}${insideNodes.length > 10 ? ', ...' : ''}`)
+    const list = insideNodes
+      .slice(0, 10)
+      .map((l) => `${formatIPv4(l.attrs.publicIP)} (${formatCidr4(l.subnet)})`)
+      .join(', ')
+    reasons.push(
+      `${insideNodes.length} node address(es) lie inside ${formatCidr4(target)}, which would route them into the overlay: ${list}${insideNodes.length > 10 ? ', ...' : ''}`,
+    )
   }
   if (reasons.length > 0 && (target.hostBitsSet || !containsCidr4(target, old.network))) {
     throw new ExpandRefused(`refusing to expand: ${reasons.join('; ')}`, reasons)
   }
 
-  const nextText = rewriteConfig(r.configText, {network: formatCidr4(target), subnetLen: old.subnetLen, subnetMin: r.subnetMin, subnetMax: r.subnetMax})
+  const nextText = rewriteConfig(r.configText, {
+    network: formatCidr4(target),
+    subnetLen: old.subnetLen,
+    subnetMin: r.subnetMin,
+    subnetMax: r.subnetMax,
+  })
   const after = resolveNetworkConfig(nextText)
   if (!after.ok) throw new ExpandRefused(`the new config would be invalid: ${after.error}`, [after.error])
   const next = after.value.effective.ipv4!
-  if (next.subnetLen !== old.subnetLen) reasons.push(`SubnetLen would change from ${old.subnetLen} to ${next.subnetLen}`)
-  if (r.subnetMin !== undefined && next.subnetMin > old.subnetMin) reasons.push(`--subnet-min ${r.subnetMin} is above the current SubnetMin ${formatIPv4(old.subnetMin)}`)
-  if (r.subnetMax !== undefined && next.subnetMax < old.subnetMax) reasons.push(`--subnet-max ${r.subnetMax} is below the current SubnetMax ${formatIPv4(old.subnetMax)}`)
-  if (next.subnetMin > next.subnetMax) reasons.push(`SubnetMin ${formatIPv4(next.subnetMin)} would be above SubnetMax ${formatIPv4(next.subnetMax)}`)
+  if (next.subnetLen !== old.subnetLen)
+    reasons.push(`SubnetLen would change from ${old.subnetLen} to ${next.subnetLen}`)
+  if (r.subnetMin !== undefined && next.subnetMin > old.subnetMin)
+    reasons.push(`--subnet-min ${r.subnetMin} is above the current SubnetMin ${formatIPv4(old.subnetMin)}`)
+  if (r.subnetMax !== undefined && next.subnetMax < old.subnetMax)
+    reasons.push(`--subnet-max ${r.subnetMax} is below the current SubnetMax ${formatIPv4(old.subnetMax)}`)
+  if (next.subnetMin > next.subnetMax)
+    reasons.push(`SubnetMin ${formatIPv4(next.subnetMin)} would be above SubnetMax ${formatIPv4(next.subnetMax)}`)
 
   const incompatible: LeaseRef[] = []
   const alreadyIncompatible: LeaseRef[] = []
@@ -152,13 +194,20 @@ export function planExpand(r: ExpandRequest): ExpandPlan {
     else alreadyIncompatible.push(ref(l, why))
   }
   if (incompatible.length > 0) {
-    const list = incompatible.slice(0, 10).map((x) => `${x.subnet} (${x.publicIP}): ${x.reason}`).join('; ')
-    reasons.push(`${incompatible.length} lease(s) would become incompatible and be re-leased on their node's next restart: ${list}${incompatible.length > 10 ? '; ...' : ''}`)
+    const list = incompatible
+      .slice(0, 10)
+      .map((x) => `${x.subnet} (${x.publicIP}): ${x.reason}`)
+      .join('; ')
+    reasons.push(
+      `${incompatible.length} lease(s) would become incompatible and be re-leased on their node's next restart: ${list}${incompatible.length > 10 ? '; ...' : ''}`,
+    )
   }
   if (reasons.length > 0) throw new ExpandRefused(`refusing to expand: ${reasons.join('; ')}`, reasons, {incompatible})
 
   const subnets = r.leases.map((l) => l.subnet)
-  const rangeKeptExplicit = (hasExplicit(before.value.config, 'subnetMin') && r.subnetMin === undefined) || (hasExplicit(before.value.config, 'subnetMax') && r.subnetMax === undefined)
+  const rangeKeptExplicit =
+    (hasExplicit(before.value.config, 'subnetMin') && r.subnetMin === undefined) ||
+    (hasExplicit(before.value.config, 'subnetMax') && r.subnetMax === undefined)
   const restartOrder = r.leases.filter((l) => !l.reserved).map((l) => ref(l))
   const oldNet = formatCidr4(old.network)
   const newNet = formatCidr4(target)
@@ -169,7 +218,9 @@ export function planExpand(r: ExpandRequest): ExpandPlan {
     `Restart flanneld on each node, one at a time, checking pod traffic in between (${restartOrder.length} node(s), listed in the plan).`,
   ]
   if (rangeKeptExplicit) {
-    followUps.unshift(`SubnetMin/SubnetMax are explicit and kept, so capacity does not grow; pass --subnet-min/--subnet-max to widen them.`)
+    followUps.unshift(
+      `SubnetMin/SubnetMax are explicit and kept, so capacity does not grow; pass --subnet-min/--subnet-max to widen them.`,
+    )
   }
   return {
     previousText: r.configText,
@@ -187,7 +238,12 @@ export function planExpand(r: ExpandRequest): ExpandPlan {
 }
 
 /** The smallest supernet of `network` that keeps SubnetLen and reaches `wantedSubnets` subnets of that length. */
-export function smallestExpansion(network: Cidr4, subnetLen: number, wantedSubnets: number, isAllowed: (c: Cidr4) => boolean): Cidr4 | null {
+export function smallestExpansion(
+  network: Cidr4,
+  subnetLen: number,
+  wantedSubnets: number,
+  isAllowed: (c: Cidr4) => boolean,
+): Cidr4 | null {
   for (let p = network.prefix - 1; p >= 1; p--) {
     const c = {ip: (network.ip & (p === 0 ? 0 : (0xffffffff << (32 - p)) >>> 0)) >>> 0, prefix: p}
     const slots = 2 ** (subnetLen - p) - 1 // the first subnet is skipped by the default SubnetMin

@@ -197,11 +197,6 @@ export function parseGoJson(text: string): GoValue {
   return v
 }
 
-/** The word Go's UnmarshalTypeError uses for a JSON value ("string", "number", "number -1", "object", ...). */
-export function goKindWord(v: GoValue): string {
-  return v.kind === 'bool' ? 'bool' : v.kind
-}
-
 /**
  * Resolves a Go struct's fields from a JSON object: for each member in order, an exact field-name match,
  * else a case-insensitive one; later members overwrite earlier ones, as json.Unmarshal does.
@@ -273,7 +268,8 @@ export function goQuote(s: string): string {
     else if (c === 0x09) out += '\\t'
     else if (c < 0x20 || ch === '<' || ch === '>' || ch === '&') out += '\\u00' + HEX[c >> 4] + HEX[c & 0xf]
     else if (c === 0x2028 || c === 0x2029) out += '\\u202' + HEX[c & 0xf]
-    else if (c >= 0xd800 && c <= 0xdfff) out += '\\ufffd' // a lone surrogate is invalid UTF-8 to Go
+    else if (c >= 0xd800 && c <= 0xdfff)
+      out += '\\ufffd' // a lone surrogate is invalid UTF-8 to Go
     else out += ch
   }
   return out + '"'
@@ -295,7 +291,8 @@ export function goCompact(raw: string): string {
         continue
       }
       if (ch === '"') inString = false
-      if (ch === '<' || ch === '>' || ch === '&') out += '\\u00' + HEX[ch.charCodeAt(0) >> 4] + HEX[ch.charCodeAt(0) & 0xf]
+      if (ch === '<' || ch === '>' || ch === '&')
+        out += '\\u00' + HEX[ch.charCodeAt(0) >> 4] + HEX[ch.charCodeAt(0) & 0xf]
       else if (ch === '\u2028' || ch === '\u2029') out += '\\u202' + HEX[ch.charCodeAt(0) & 0xf]
       else out += ch
       continue

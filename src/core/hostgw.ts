@@ -34,7 +34,12 @@ export interface HostGwPlan {
 }
 
 /** Routes to add, replace (another gateway or device) and remove; peers behind a router are reported, not routed. */
-export function planHostGw(peers: readonly HostGwPeer[], routes: readonly RouteEntry[], iface: string, network: Cidr4): HostGwPlan {
+export function planHostGw(
+  peers: readonly HostGwPeer[],
+  routes: readonly RouteEntry[],
+  iface: string,
+  network: Cidr4,
+): HostGwPlan {
   const ip: string[] = []
   const replaced: string[] = []
   const want = new Set<string>()
@@ -47,7 +52,10 @@ export function planHostGw(peers: readonly HostGwPeer[], routes: readonly RouteE
     want.add(s)
     const cur = routes.filter((r) => r.dst && r.dst.ip === p.subnet.ip && r.dst.prefix === p.subnet.prefix)
     if (cur.some((r) => r.gateway === p.publicIP && r.dev === iface)) continue
-    if (cur.length > 0) replaced.push(`${s} (was via ${cur.map((r) => (r.gateway === null ? 'no gateway' : formatIPv4(r.gateway))).join(', ')} dev ${cur[0]!.dev ?? '?'})`)
+    if (cur.length > 0)
+      replaced.push(
+        `${s} (was via ${cur.map((r) => (r.gateway === null ? 'no gateway' : formatIPv4(r.gateway))).join(', ')} dev ${cur[0]!.dev ?? '?'})`,
+      )
     ip.push(`route replace ${s} via ${formatIPv4(p.publicIP)} dev ${iface}`)
     added++
   }

@@ -27,7 +27,11 @@ function firstV4(l: LinkState): Cidr4 | undefined {
 }
 
 /** Returns the choice, or an error message naming what was tried. */
-export function chooseInterface(links: readonly LinkState[], routes: readonly RouteEntry[], r: InterfaceRequest): InterfaceChoice | {error: string} {
+export function chooseInterface(
+  links: readonly LinkState[],
+  routes: readonly RouteEntry[],
+  r: InterfaceRequest,
+): InterfaceChoice | {error: string} {
   const usable = (l: LinkState | undefined): l is LinkState => l !== undefined && firstV4(l) !== undefined && l.mtu > 0
   const done = (l: LinkState, how: string, address = firstV4(l)!.ip): InterfaceChoice => ({
     name: l.name,
@@ -39,12 +43,16 @@ export function chooseInterface(links: readonly LinkState[], routes: readonly Ro
   if (r.ifaces.length === 0 && r.regexes.length === 0) {
     if (r.publicIP !== null) {
       const l = links.find((x) => x.addresses.some((a) => a.ip === r.publicIP))
-      if (!l) return {error: `Failed to find any valid interface to use: no interface has ${formatIPv4(r.publicIP)} (for a NAT address, name the interface with --iface)`}
+      if (!l)
+        return {
+          error: `Failed to find any valid interface to use: no interface has ${formatIPv4(r.publicIP)} (for a NAT address, name the interface with --iface)`,
+        }
       return done(l, `the interface that has --public-ip ${formatIPv4(r.publicIP)}`, r.publicIP)
     }
     const def = routes.find((x) => x.dst === null && x.dev !== null)
     const l = def ? links.find((x) => x.name === def.dev) : undefined
-    if (!usable(l)) return {error: 'Failed to find any valid interface to use: no default route with an IPv4 interface; pass --iface'}
+    if (!usable(l))
+      return {error: 'Failed to find any valid interface to use: no default route with an IPv4 interface; pass --iface'}
     return done(l, `the default route's interface ${l.name}`)
   }
   for (const want of r.ifaces) {
@@ -66,5 +74,7 @@ export function chooseInterface(links: readonly LinkState[], routes: readonly Ro
     const l = links.find((x) => rx.test(x.name))
     if (usable(l)) return done(l, `--iface-regex ${re} (name)`)
   }
-  return {error: `Failed to find any valid interface to use: none of ${[...r.ifaces.map((x) => `--iface ${x}`), ...r.regexes.map((x) => `--iface-regex ${x}`)].join(', ')} matched`}
+  return {
+    error: `Failed to find any valid interface to use: none of ${[...r.ifaces.map((x) => `--iface ${x}`), ...r.regexes.map((x) => `--iface-regex ${x}`)].join(', ')} matched`,
+  }
 }

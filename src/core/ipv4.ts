@@ -42,18 +42,14 @@ export function size4(prefix: number): number {
   return 2 ** (32 - prefix)
 }
 
-export function networkOf(c: Cidr4): Cidr4 {
-  return {ip: (c.ip & mask4(c.prefix)) >>> 0, prefix: c.prefix}
-}
-
 export function isCanonical4(c: Cidr4): boolean {
-  return ((c.ip & mask4(c.prefix)) >>> 0) === c.ip
+  return (c.ip & mask4(c.prefix)) >>> 0 === c.ip
 }
 
 /** flannel's IP4Net.Contains: the address agrees with the network on the prefix bits. */
 export function contains4(c: Cidr4, ip: number): boolean {
   const m = mask4(c.prefix)
-  return ((c.ip & m) >>> 0) === ((ip & m) >>> 0)
+  return (c.ip & m) >>> 0 === (ip & m) >>> 0
 }
 
 /** Whether `outer` contains all of `inner` (flannel's ContainsCIDR). */
@@ -64,12 +60,7 @@ export function containsCidr4(outer: Cidr4, inner: Cidr4): boolean {
 /** flannel's IP4Net.Overlaps: equal on the shorter of the two prefixes. */
 export function overlaps4(a: Cidr4, b: Cidr4): boolean {
   const m = mask4(Math.min(a.prefix, b.prefix))
-  return ((a.ip & m) >>> 0) === ((b.ip & m) >>> 0)
-}
-
-/** The next block of the same size (flannel's IP4Net.Next, wrapping like Go's uint32). */
-export function next4(c: Cidr4): Cidr4 {
-  return {ip: (c.ip + size4(c.prefix)) % 2 ** 32, prefix: c.prefix}
+  return (a.ip & m) >>> 0 === (b.ip & m) >>> 0
 }
 
 /** The last address of the block. */

@@ -22,7 +22,6 @@ export function parseIPv6(s: string): bigint | null {
     tail4 = parts.map(Number)
     head = s.slice(0, lastColon + 1)
     if (!head.endsWith('::')) head = head.slice(0, -1) // drop the colon before the dotted quad
-
   }
   const groupsNeeded = tail4 ? 6 : 8
   const dbl = head.indexOf('::')
@@ -73,7 +72,17 @@ export function formatIPv6(ip: bigint): string {
     }
   }
   if (zs < 0) return g.map((x) => x.toString(16)).join(':')
-  return g.slice(0, zs).map((x) => x.toString(16)).join(':') + '::' + g.slice(ze).map((x) => x.toString(16)).join(':')
+  return (
+    g
+      .slice(0, zs)
+      .map((x) => x.toString(16))
+      .join(':') +
+    '::' +
+    g
+      .slice(ze)
+      .map((x) => x.toString(16))
+      .join(':')
+  )
 }
 
 /**
@@ -101,11 +110,6 @@ export function size6(prefix: number): bigint {
 export function contains6(c: Cidr6, ip: bigint): boolean {
   const m = mask6(c.prefix)
   return (c.ip & m) === (ip & m)
-}
-
-export function overlaps6(a: Cidr6, b: Cidr6): boolean {
-  const m = mask6(Math.min(a.prefix, b.prefix))
-  return (a.ip & m) === (b.ip & m)
 }
 
 export function formatCidr6(c: Cidr6): string {

@@ -63,7 +63,10 @@ export function decodeLeaseAttrs(text: string): Decoded<LeaseAttrs> {
   if (m) {
     const publicIP = parseGoIPv4(m[1]!)
     if (publicIP !== null) {
-      return {ok: true, value: {publicIP, publicIPv6: null, backendType: m[2] ?? '', backendData: m[3] ?? null, backendV6Data: null}}
+      return {
+        ok: true,
+        value: {publicIP, publicIPv6: null, backendType: m[2] ?? '', backendData: m[3] ?? null, backendV6Data: null},
+      }
     }
   }
   return decodeLeaseAttrsGeneral(text)
@@ -95,7 +98,8 @@ export function decodeLeaseAttrsGeneral(text: string): Decoded<LeaseAttrs> {
   if (pip) {
     const s = trimQuotes(pip.raw)
     const v = parseGoIPv4(s)
-    if (v === null) return {ok: false, error: parseIPv6(s) === null ? 'invalid IP address format' : 'invalid IPv4 address format'}
+    if (v === null)
+      return {ok: false, error: parseIPv6(s) === null ? 'invalid IP address format' : 'invalid IPv4 address format'}
     publicIP = v
   }
   const pip6 = f.get('PublicIPv6')
@@ -173,7 +177,8 @@ export function decodeVxlanDataGeneral(raw: string): Decoded<VxlanLeaseData> {
     return {ok: false, error: (error as Error).message}
   }
   if (doc.kind === 'null') return {ok: false, error: 'BackendData is null'}
-  if (doc.kind !== 'object') return {ok: false, error: `json: cannot unmarshal ${doc.kind} into Go value of type vxlan.vxlanLeaseAttrs`}
+  if (doc.kind !== 'object')
+    return {ok: false, error: `json: cannot unmarshal ${doc.kind} into Go value of type vxlan.vxlanLeaseAttrs`}
   const f = goFields(doc, VXLAN_FIELDS)
   let vni = 0
   const v = f.get('VNI')
@@ -184,7 +189,8 @@ export function decodeVxlanDataGeneral(raw: string): Decoded<VxlanLeaseData> {
   }
   const m = f.get('VtepMAC')
   if (!m) return {ok: false, error: 'no VtepMAC'}
-  if (m.raw.length < 2 || !m.raw.startsWith('"') || !m.raw.endsWith('"')) return {ok: false, error: 'error parsing hardware addr'}
+  if (m.raw.length < 2 || !m.raw.startsWith('"') || !m.raw.endsWith('"'))
+    return {ok: false, error: 'error parsing hardware addr'}
   const mac = parseMAC(m.raw.slice(1, -1))
   if (mac === null) return {ok: false, error: `address ${m.raw.slice(1, -1)}: invalid MAC address`}
   return {ok: true, value: {vni, vtepMAC: mac}}

@@ -107,7 +107,11 @@ export function compareLeases(a: Lease, b: Lease): number {
 }
 
 /** flannel's isSubnetConfigCompat and isIPv6SubnetConfigCompat: would flanneld keep this lease on restart? */
-export function isLeaseCompatible(cfg: Pick<NetworkConfig, 'enableIPv6'>, eff: EffectiveConfig, l: Pick<Lease, 'subnet' | 'ipv6Subnet'>): boolean {
+export function isLeaseCompatible(
+  cfg: Pick<NetworkConfig, 'enableIPv6'>,
+  eff: EffectiveConfig,
+  l: Pick<Lease, 'subnet' | 'ipv6Subnet'>,
+): boolean {
   if (eff.ipv4) {
     const e = eff.ipv4
     if (l.subnet.ip < e.subnetMin || l.subnet.ip > e.subnetMax || l.subnet.prefix !== e.subnetLen) return false
@@ -119,7 +123,11 @@ export function isLeaseCompatible(cfg: Pick<NetworkConfig, 'enableIPv6'>, eff: E
 }
 
 /** Why a lease is incompatible, in words, or null when it is compatible. */
-export function incompatibilityReason(cfg: Pick<NetworkConfig, 'enableIPv6'>, eff: EffectiveConfig, l: Pick<Lease, 'subnet' | 'ipv6Subnet'>): string | null {
+export function incompatibilityReason(
+  cfg: Pick<NetworkConfig, 'enableIPv6'>,
+  eff: EffectiveConfig,
+  l: Pick<Lease, 'subnet' | 'ipv6Subnet'>,
+): string | null {
   if (isLeaseCompatible(cfg, eff, l)) return null
   const e = eff.ipv4
   if (e && l.subnet.prefix !== e.subnetLen) return `prefix /${l.subnet.prefix} is not SubnetLen /${e.subnetLen}`

@@ -132,7 +132,13 @@ export function nftScript(network: Cidr4, subnet: Cidr4, ipMasq: boolean, forwar
     )
   }
   if (forward) {
-    lines.push('  chain forward {', '    type filter hook forward priority filter; policy accept;', `    ip saddr ${n} accept`, `    ip daddr ${n} accept`, '  }')
+    lines.push(
+      '  chain forward {',
+      '    type filter hook forward priority filter; policy accept;',
+      `    ip saddr ${n} accept`,
+      `    ip daddr ${n} accept`,
+      '  }',
+    )
   }
   lines.push('}')
   return lines.join('\n') + '\n'

@@ -49,7 +49,11 @@ function compareKeys(a: string, b: string): number {
  * appears in v3, and by then every existing lease must already be there, or one could take a subnet the copy is
  * about to create.
  */
-export function planMigration(i: {v2: NetworkSnapshot; v2Ttls: ReadonlyMap<string, number>; v3: NetworkSnapshot}): MigratePlan {
+export function planMigration(i: {
+  v2: NetworkSnapshot
+  v2Ttls: ReadonlyMap<string, number>
+  v3: NetworkSnapshot
+}): MigratePlan {
   const inV3 = new Map<string, RawKV>()
   for (const kv of [...(i.v3.config ? [i.v3.config] : []), ...i.v3.subnets, ...i.v3.foreign]) inV3.set(kv.key, kv)
   const item = (kv: RawKV, kind: MigratePlanItem['kind']): MigratePlanItem => {
@@ -101,7 +105,10 @@ export function verifyMigration(i: VerifyInput): MigrateDifference[] {
     if (i.kept.has(kv.key)) continue
     const now = inV3.get(kv.key)
     if (!now) {
-      out.push({key: kv.key, problem: 'missing in v3 (it appeared in v2 after the plan, or its create failed): run the migration again'})
+      out.push({
+        key: kv.key,
+        problem: 'missing in v3 (it appeared in v2 after the plan, or its create failed): run the migration again',
+      })
       continue
     }
     if (now.value !== kv.value) {
@@ -111,7 +118,8 @@ export function verifyMigration(i: VerifyInput): MigrateDifference[] {
     if (!i.created.has(kv.key)) continue
     const ttl2 = kv.lease === '0' ? null : (i.v2Ttls.get(kv.lease) ?? null)
     if (ttl2 === null) {
-      if (now.lease !== '0') out.push({key: kv.key, problem: `v2 has no TTL (a reservation) but the v3 key has etcd lease ${now.lease}`})
+      if (now.lease !== '0')
+        out.push({key: kv.key, problem: `v2 has no TTL (a reservation) but the v3 key has etcd lease ${now.lease}`})
       continue
     }
     if (now.lease === '0') {
@@ -120,7 +128,10 @@ export function verifyMigration(i: VerifyInput): MigrateDifference[] {
     }
     const ttl3 = i.v3Ttls.get(now.lease)
     if (ttl3 === undefined || Math.abs(ttl3 - ttl2) > i.toleranceSeconds) {
-      out.push({key: kv.key, problem: `remaining TTL differs: v2 ${ttl2} s, v3 ${ttl3 === undefined ? 'unknown' : `${ttl3} s`} (lease ${now.lease})`})
+      out.push({
+        key: kv.key,
+        problem: `remaining TTL differs: v2 ${ttl2} s, v3 ${ttl3 === undefined ? 'unknown' : `${ttl3} s`} (lease ${now.lease})`,
+      })
     }
   }
   return out

@@ -9,7 +9,16 @@ import type {Lease} from './leases.js'
 import {hostGwPeers, planHostGw} from './hostgw.js'
 import {masqRules, MASQ_CHAIN, missingRules} from './masq.js'
 import {parseSubnetEnv} from './subnet-env.js'
-import {deviceName, describePeer, desiredPeers, type FdbEntry, type LinkState, type NeighEntry, routeMatches, type RouteEntry} from './vxlan.js'
+import {
+  deviceName,
+  describePeer,
+  desiredPeers,
+  type FdbEntry,
+  type LinkState,
+  type NeighEntry,
+  routeMatches,
+  type RouteEntry,
+} from './vxlan.js'
 
 export interface NodeObservation {
   readonly subnetFile: string
@@ -34,6 +43,7 @@ export interface NodeObservation {
   readonly iptablesFilter?: string | null
 }
 
+/** @public (doctor --only/--skip validate against it) */
 export const NODE_CHECK_IDS = [
   'subnet-env-missing',
   'subnet-env-invalid',
@@ -80,13 +90,17 @@ function envChecks(obs: NodeObservation, ctx: ClusterContext, out: Finding[]): E
   const network = net === undefined ? null : parseCidr4(net)
   const subnetAddr = sub === undefined ? null : parseCidr4(sub)
   if (ctx.config?.enableIPv4 !== false) {
-    if (network === null) problems.push(net === undefined ? 'FLANNEL_NETWORK is missing' : `FLANNEL_NETWORK=${net} is not a CIDR`)
-    if (subnetAddr === null) problems.push(sub === undefined ? 'FLANNEL_SUBNET is missing' : `FLANNEL_SUBNET=${sub} is not a CIDR`)
+    if (network === null)
+      problems.push(net === undefined ? 'FLANNEL_NETWORK is missing' : `FLANNEL_NETWORK=${net} is not a CIDR`)
+    if (subnetAddr === null)
+      problems.push(sub === undefined ? 'FLANNEL_SUBNET is missing' : `FLANNEL_SUBNET=${sub} is not a CIDR`)
   }
   const mtu = env.get('FLANNEL_MTU')
-  if (mtu === undefined || !/^\d+$/.test(mtu)) problems.push(mtu === undefined ? 'FLANNEL_MTU is missing' : `FLANNEL_MTU=${mtu} is not a number`)
+  if (mtu === undefined || !/^\d+$/.test(mtu))
+    problems.push(mtu === undefined ? 'FLANNEL_MTU is missing' : `FLANNEL_MTU=${mtu} is not a number`)
   const masq = env.get('FLANNEL_IPMASQ')
-  if (masq !== undefined && masq !== 'true' && masq !== 'false') problems.push(`FLANNEL_IPMASQ=${masq} is not true or false`)
+  if (masq !== undefined && masq !== 'true' && masq !== 'false')
+    problems.push(`FLANNEL_IPMASQ=${masq} is not true or false`)
   if (problems.length > 0) {
     out.push({
       id: 'subnet-env-invalid',
@@ -161,7 +175,9 @@ export function nodeChecks(obs: NodeObservation, ctx: ClusterContext): Finding[]
         id: 'device-missing',
         severity: 'error',
         subjects: [dev],
-        message: d ? `${dev} exists but is down` : `${dev} does not exist: no vxlan traffic leaves or reaches this node`,
+        message: d
+          ? `${dev} exists but is down`
+          : `${dev} does not exist: no vxlan traffic leaves or reaches this node`,
         hint: 'restart flanneld (or flannelctl agent), which recreates the device',
       })
     }
@@ -214,7 +230,9 @@ export function nodeChecks(obs: NodeObservation, ctx: ClusterContext): Finding[]
             message: p.direct
               ? `no route ${s} via ${formatIPv4(p.publicIP)} (DirectRouting) for ${describePeer(p)}`
               : `no route ${s} via ${formatIPv4(p.subnet.ip)} dev ${dev} onlink for ${describePeer(p)}: pods there are unreachable (routes vanish when a NIC restarts)`,
-            hint: p.direct ? `ip route replace ${s} via ${formatIPv4(p.publicIP)}` : `ip route replace ${s} via ${formatIPv4(p.subnet.ip)} dev ${dev} onlink`,
+            hint: p.direct
+              ? `ip route replace ${s} via ${formatIPv4(p.publicIP)}`
+              : `ip route replace ${s} via ${formatIPv4(p.subnet.ip)} dev ${dev} onlink`,
           })
         }
         if (p.direct) continue
@@ -238,7 +256,8 @@ export function nodeChecks(obs: NodeObservation, ctx: ClusterContext): Finding[]
         }
       }
       for (const r of obs.routes) {
-        if (r.dev !== dev || !r.dst || !containsCidr4(eff.ipv4.network, r.dst) || wanted.has(formatCidr4(r.dst))) continue
+        if (r.dev !== dev || !r.dst || !containsCidr4(eff.ipv4.network, r.dst) || wanted.has(formatCidr4(r.dst)))
+          continue
         out.push({
           id: 'route-stale',
           severity: 'warning',
@@ -297,7 +316,9 @@ function masqChecks(obs: NodeObservation, ctx: ClusterContext, facts: EnvFacts, 
   if (obs.iptablesNat && net && facts.subnet && env?.get('FLANNEL_IPMASQ') === 'true') {
     const want = masqRules(net, facts.subnet, true)
     const wantPlain = masqRules(net, facts.subnet, false)
-    const missing = missingRules(want, obs.iptablesNat).filter((r) => missingRules([wantPlain[want.indexOf(r)]!], obs.iptablesNat!).length > 0)
+    const missing = missingRules(want, obs.iptablesNat).filter(
+      (r) => missingRules([wantPlain[want.indexOf(r)]!], obs.iptablesNat!).length > 0,
+    )
     if (missing.length > 0) {
       out.push({
         id: 'masq-rules-missing',

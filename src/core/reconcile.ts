@@ -62,7 +62,11 @@ export function planSync(peers: readonly PeerEntries[], actual: ActualState, dev
       }
     }
     if (!(routesTo.get(`${p.subnet.ip}/${p.subnet.prefix}`) ?? []).some((r) => routeMatches(r, p, dev))) {
-      routeLines.push(p.direct ? `route replace ${s} via ${formatIPv4(p.publicIP)}` : `route replace ${s} via ${formatIPv4(p.subnet.ip)} dev ${dev} onlink`)
+      routeLines.push(
+        p.direct
+          ? `route replace ${s} via ${formatIPv4(p.publicIP)}`
+          : `route replace ${s} via ${formatIPv4(p.subnet.ip)} dev ${dev} onlink`,
+      )
       added++
     }
   }
@@ -91,7 +95,12 @@ export function planSync(peers: readonly PeerEntries[], actual: ActualState, dev
 /** The kernel state a set of peers leaves on the node when programmed (what planSync compares against). */
 export function programmedState(peers: readonly PeerEntries[], dev: string): ActualState {
   return {
-    routes: peers.map((p) => ({dst: p.subnet, gateway: p.direct ? p.publicIP : p.subnet.ip, dev: p.direct ? null : dev, onlink: !p.direct})),
+    routes: peers.map((p) => ({
+      dst: p.subnet,
+      gateway: p.direct ? p.publicIP : p.subnet.ip,
+      dev: p.direct ? null : dev,
+      onlink: !p.direct,
+    })),
     neighs: peers.filter((p) => !p.direct).map((p) => ({ip: p.subnet.ip, mac: p.mac, permanent: true})),
     fdb: peers.filter((p) => !p.direct).map((p) => ({mac: p.mac, dst: p.publicIP})),
   }

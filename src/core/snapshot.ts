@@ -12,7 +12,8 @@ export interface ParsedSnapshot {
 }
 
 function b64(s: unknown, what: string, source: string): string {
-  if (typeof s !== 'string') throw new UsageError(`snapshot ${source}: ${what} is not a base64 string`, 'INVALID_SNAPSHOT')
+  if (typeof s !== 'string')
+    throw new UsageError(`snapshot ${source}: ${what} is not a base64 string`, 'INVALID_SNAPSHOT')
   return Buffer.from(s, 'base64').toString('utf8')
 }
 
@@ -24,16 +25,26 @@ function num(v: unknown): string {
 /** Parses an etcdctl JSON dump. Large integers (lease IDs) are kept exact by reading them from the text. */
 export function parseEtcdctlSnapshot(text: string, source: string): ParsedSnapshot {
   // Lease IDs exceed 2^53: quote every integer that follows "lease": before JSON.parse rounds it.
-  const safe = text.replace(/("(?:lease|revision|create_revision|mod_revision|version|cluster_id|member_id|raft_term)"\s*:\s*)(-?\d+)/g, '$1"$2"')
+  const safe = text.replace(
+    /("(?:lease|revision|create_revision|mod_revision|version|cluster_id|member_id|raft_term)"\s*:\s*)(-?\d+)/g,
+    '$1"$2"',
+  )
   let doc: unknown
   try {
     doc = JSON.parse(safe)
   } catch (error) {
-    throw new UsageError(`snapshot ${source} is not etcdctl JSON output: ${(error as Error).message}`, 'INVALID_SNAPSHOT', 'create one with: etcdctl get --prefix /coreos.com/network -w json > snapshot.json')
+    throw new UsageError(
+      `snapshot ${source} is not etcdctl JSON output: ${(error as Error).message}`,
+      'INVALID_SNAPSHOT',
+      'create one with: etcdctl get --prefix /coreos.com/network -w json > snapshot.json',
+    )
   }
   const d = doc as {header?: {revision?: unknown}; kvs?: unknown}
   if (typeof d !== 'object' || d === null || typeof d.header !== 'object' || d.header === null) {
-    throw new UsageError(`snapshot ${source} has no "header": expected the output of etcdctl get --prefix ... -w json`, 'INVALID_SNAPSHOT')
+    throw new UsageError(
+      `snapshot ${source} has no "header": expected the output of etcdctl get --prefix ... -w json`,
+      'INVALID_SNAPSHOT',
+    )
   }
   const kvs = d.kvs === undefined ? [] : d.kvs
   if (!Array.isArray(kvs)) throw new UsageError(`snapshot ${source}: "kvs" is not an array`, 'INVALID_SNAPSHOT')

@@ -20,7 +20,10 @@ export interface SubnetEnvInput {
  */
 export function backendMtu(effective: EffectiveConfig, backendMtuSetting: number, ifaceMtu: number): number {
   const overhead = BACKEND_MTU_OVERHEAD[effective.backendType] ?? 0
-  const base = backendMtuSetting > 0 && effective.backendType !== 'host-gw' && effective.backendType !== 'udp' ? backendMtuSetting : ifaceMtu
+  const base =
+    backendMtuSetting > 0 && effective.backendType !== 'host-gw' && effective.backendType !== 'udp'
+      ? backendMtuSetting
+      : ifaceMtu
   return base - overhead
 }
 

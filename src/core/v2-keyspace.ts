@@ -43,10 +43,6 @@ export function v2LeaseId(key: string): string {
   return LEASE_PREFIX + key
 }
 
-export function isV2LeaseId(id: string): boolean {
-  return id.startsWith(LEASE_PREFIX)
-}
-
 /**
  * The v2 key of a flannel key. v2 keys are paths, always absolute: flanneld <= 0.17 with a relative --etcd-prefix
  * (`coreos.com/network`) stored `/coreos.com/network/...`.
@@ -72,7 +68,11 @@ export function v2KeysPath(key: string): string {
 function isNode(x: unknown): x is V2Node {
   if (typeof x !== 'object' || x === null) return false
   const n = x as Record<string, unknown>
-  return typeof n.key === 'string' && (n.value === undefined || typeof n.value === 'string') && (n.nodes === undefined || Array.isArray(n.nodes))
+  return (
+    typeof n.key === 'string' &&
+    (n.value === undefined || typeof n.value === 'string') &&
+    (n.nodes === undefined || Array.isArray(n.nodes))
+  )
 }
 
 /** The `node` of a successful v2 response, or an Error saying why the body is not one. */
@@ -92,7 +92,8 @@ export function parseV2Node(body: string): V2Node | Error {
 export function parseV2Error(body: string): V2Error | null {
   try {
     const doc = JSON.parse(body) as Partial<V2Error> | null
-    if (doc && typeof doc.errorCode === 'number') return {errorCode: doc.errorCode, message: String(doc.message ?? ''), cause: doc.cause, index: doc.index}
+    if (doc && typeof doc.errorCode === 'number')
+      return {errorCode: doc.errorCode, message: String(doc.message ?? ''), cause: doc.cause, index: doc.index}
   } catch {
     // not JSON
   }

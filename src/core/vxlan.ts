@@ -66,12 +66,23 @@ export interface PeerEntries {
  * The remote vxlan leases a node programs: every lease with BackendType exactly "vxlan" and decodable BackendData,
  * except the node's own subnet (flannel's LeaseWatcher drops it).
  */
-export function desiredPeers(leases: readonly Lease[], own: Cidr4 | null, directRouting: boolean, routes: readonly RouteEntry[]): PeerEntries[] {
+export function desiredPeers(
+  leases: readonly Lease[],
+  own: Cidr4 | null,
+  directRouting: boolean,
+  routes: readonly RouteEntry[],
+): PeerEntries[] {
   const out: PeerEntries[] = []
   for (const l of leases) {
     if (l.attrs.backendType !== 'vxlan' || l.vxlan === null) continue
     if (own && l.subnet.ip === own.ip && l.subnet.prefix === own.prefix) continue
-    out.push({lease: l, subnet: l.subnet, publicIP: l.attrs.publicIP, mac: l.vxlan.vtepMAC, direct: directRouting && isDirectlyConnected(routes, l.attrs.publicIP)})
+    out.push({
+      lease: l,
+      subnet: l.subnet,
+      publicIP: l.attrs.publicIP,
+      mac: l.vxlan.vtepMAC,
+      direct: directRouting && isDirectlyConnected(routes, l.attrs.publicIP),
+    })
   }
   return out
 }

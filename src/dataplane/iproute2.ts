@@ -20,13 +20,18 @@ export interface ExecResult {
 
 export function run(cmd: string, args: readonly string[], input?: string): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const child = execFile(cmd, [...args], {maxBuffer: 256 * 1024 * 1024, encoding: 'utf8'}, (error, stdout, stderr) => {
-      if (error && (error as NodeJS.ErrnoException).code === 'ENOENT') {
-        reject(new UsageError(`${cmd} not found: install iproute2 (apt-get install iproute2)`, 'MISSING_TOOL'))
-        return
-      }
-      resolve({stdout, stderr, code: error ? ((error as {code?: number}).code ?? 1) : 0})
-    })
+    const child = execFile(
+      cmd,
+      [...args],
+      {maxBuffer: 256 * 1024 * 1024, encoding: 'utf8'},
+      (error, stdout, stderr) => {
+        if (error && (error as NodeJS.ErrnoException).code === 'ENOENT') {
+          reject(new UsageError(`${cmd} not found: install iproute2 (apt-get install iproute2)`, 'MISSING_TOOL'))
+          return
+        }
+        resolve({stdout, stderr, code: error ? ((error as {code?: number}).code ?? 1) : 0})
+      },
+    )
     if (input !== undefined) child.stdin?.end(input)
   })
 }
@@ -53,7 +58,10 @@ interface IpLink {
   mtu: number
   address?: string
   flags?: string[]
-  linkinfo?: {info_kind?: string; info_data?: {id?: number; local?: string; port?: number; learning?: boolean; gbp?: boolean}}
+  linkinfo?: {
+    info_kind?: string
+    info_data?: {id?: number; local?: string; port?: number; learning?: boolean; gbp?: boolean}
+  }
   addr_info?: Array<{family: string; local: string; prefixlen: number}>
 }
 
@@ -64,8 +72,18 @@ function toLink(l: IpLink): LinkState {
     mtu: l.mtu,
     mac: (l.address && parseMAC(l.address)) ?? l.address ?? '',
     up: (l.flags ?? []).includes('UP'),
-    vxlan: d ? {id: d.id ?? 0, local: d.local ?? null, port: d.port ?? null, learning: d.learning ?? false, gbp: d.gbp ?? false} : null,
-    addresses: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => ({ip: parseIPv4(a.local) ?? 0, prefix: a.prefixlen})),
+    vxlan: d
+      ? {
+          id: d.id ?? 0,
+          local: d.local ?? null,
+          port: d.port ?? null,
+          learning: d.learning ?? false,
+          gbp: d.gbp ?? false,
+        }
+      : null,
+    addresses: (l.addr_info ?? [])
+      .filter((a) => a.family === 'inet')
+      .map((a) => ({ip: parseIPv4(a.local) ?? 0, prefix: a.prefixlen})),
   }
 }
 
@@ -81,7 +99,15 @@ export async function readLinks(): Promise<LinkState[]> {
 
 /** The main routing table (IPv4). */
 export async function readRoutes(): Promise<RouteEntry[]> {
-  const routes = (await json<Array<{dst: string; gateway?: string; dev?: string; flags?: string[]}>>('ip', ['-json', '-4', 'route', 'show', 'table', 'main'])) ?? []
+  const routes =
+    (await json<Array<{dst: string; gateway?: string; dev?: string; flags?: string[]}>>('ip', [
+      '-json',
+      '-4',
+      'route',
+      'show',
+      'table',
+      'main',
+    ])) ?? []
   return routes.map((r) => ({
     dst: r.dst === 'default' ? null : cidr(r.dst),
     gateway: r.gateway ? parseIPv4(r.gateway) : null,
@@ -91,9 +117,21 @@ export async function readRoutes(): Promise<RouteEntry[]> {
 }
 
 export async function readNeighs(dev: string): Promise<NeighEntry[]> {
-  const ns = (await json<Array<{dst: string; lladdr?: string; state?: string[]}>>('ip', ['-json', '-4', 'neigh', 'show', 'dev', dev])) ?? []
+  const ns =
+    (await json<Array<{dst: string; lladdr?: string; state?: string[]}>>('ip', [
+      '-json',
+      '-4',
+      'neigh',
+      'show',
+      'dev',
+      dev,
+    ])) ?? []
   return ns
-    .map((n) => ({ip: parseIPv4(n.dst), mac: n.lladdr ? parseMAC(n.lladdr) : null, permanent: (n.state ?? []).includes('PERMANENT')}))
+    .map((n) => ({
+      ip: parseIPv4(n.dst),
+      mac: n.lladdr ? parseMAC(n.lladdr) : null,
+      permanent: (n.state ?? []).includes('PERMANENT'),
+    }))
     .filter((n): n is NeighEntry => n.ip !== null)
 }
 
@@ -126,9 +164,14 @@ export async function selectInterface(r: InterfaceRequest): Promise<InterfaceCho
 
 /** doctor's lenient form: an unknown interface is reported as unknown rather than failing the run. */
 export async function findExternalInterface(o: {iface?: string; publicIP?: number | null}): Promise<ExternalInterface> {
-  const c = await selectInterface({ifaces: o.iface === undefined ? [] : [o.iface], regexes: [], publicIP: o.publicIP ?? null})
+  const c = await selectInterface({
+    ifaces: o.iface === undefined ? [] : [o.iface],
+    regexes: [],
+    publicIP: o.publicIP ?? null,
+  })
   if ('error' in c) {
-    if (o.iface !== undefined) throw new UsageError(`--iface ${o.iface}: no such interface or address on this node`, 'INVALID_IFACE')
+    if (o.iface !== undefined)
+      throw new UsageError(`--iface ${o.iface}: no such interface or address on this node`, 'INVALID_IFACE')
     return {name: null, mtu: null, address: o.publicIP ?? null, how: c.error}
   }
   return {name: c.name, mtu: c.mtu, address: c.publicIP, how: c.how}

@@ -4,10 +4,23 @@
  */
 
 import {UsageError} from '../core/errors.js'
-import {deletePayload, FWD_CHAIN, type IptRule, MASQ_CHAIN, missingRules, restorePayload, ruleLine, supportsRandomFully} from '../core/masq.js'
+import {
+  deletePayload,
+  FWD_CHAIN,
+  type IptRule,
+  MASQ_CHAIN,
+  missingRules,
+  restorePayload,
+  ruleLine,
+  supportsRandomFully,
+} from '../core/masq.js'
 import {run} from './iproute2.js'
 
-async function tool(cmd: string, args: string[], input?: string): Promise<{stdout: string; stderr: string; code: number}> {
+async function tool(
+  cmd: string,
+  args: string[],
+  input?: string,
+): Promise<{stdout: string; stderr: string; code: number}> {
   try {
     return await run(cmd, args, input)
   } catch (error) {
@@ -27,7 +40,11 @@ export async function iptablesRandomFully(): Promise<boolean> {
 /** `iptables -t TABLE -S` lines, or a clear error when the table cannot be read (module not loaded, no privileges). */
 export async function savedRules(table: string): Promise<string> {
   const r = await tool('iptables', ['-w', '-t', table, '-S'])
-  if (r.code !== 0) throw new UsageError(`cannot read the iptables ${table} table: ${r.stderr.trim()} (is the ${table === 'nat' ? 'iptable_nat / nf_nat' : 'iptable_filter'} kernel module loaded?)`, 'IPTABLES_UNAVAILABLE')
+  if (r.code !== 0)
+    throw new UsageError(
+      `cannot read the iptables ${table} table: ${r.stderr.trim()} (is the ${table === 'nat' ? 'iptable_nat / nf_nat' : 'iptable_filter'} kernel module loaded?)`,
+      'IPTABLES_UNAVAILABLE',
+    )
   return r.stdout
 }
 
@@ -46,7 +63,8 @@ export async function ensureIptRules(rules: readonly IptRule[]): Promise<number>
       if (!rules.some((r) => r.table === t && (r.chain === chain || r.spec.at(-1) === chain))) continue
       if (!saved.get(t)!.split('\n').includes(`-N ${chain}`)) {
         const r = await tool('iptables', ['-w', '-t', t, '-N', chain])
-        if (r.code !== 0 && !/exists/i.test(r.stderr)) throw new Error(`iptables -t ${t} -N ${chain}: ${r.stderr.trim()}`)
+        if (r.code !== 0 && !/exists/i.test(r.stderr))
+          throw new Error(`iptables -t ${t} -N ${chain}: ${r.stderr.trim()}`)
       }
     }
   }
@@ -72,11 +90,6 @@ export async function deleteIptRules(rules: readonly IptRule[]): Promise<number>
 export async function applyNft(script: string): Promise<void> {
   const r = await tool('nft', ['-f', '-'], script)
   if (r.code !== 0) throw new Error(`nft -f: ${r.stderr.trim()}`)
-}
-
-export async function nftRuleset(): Promise<string> {
-  const r = await tool('nft', ['list', 'table', 'ip', 'flannel-ipv4'])
-  return r.code === 0 ? r.stdout : ''
 }
 
 /** Deletes flannel's nftables table, if nft exists and the table does. */

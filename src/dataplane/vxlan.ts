@@ -43,7 +43,13 @@ async function ipOrThrow(args: string[], what: string): Promise<void> {
 export function compatibleDevice(l: LinkState, s: VxlanSpec): boolean {
   const v = l.vxlan
   if (!v) return false
-  return v.id === s.vni && v.local === formatIPv4(s.local) && (v.port ?? 8472) === (s.port || 8472) && v.gbp === s.gbp && !v.learning
+  return (
+    v.id === s.vni &&
+    v.local === formatIPv4(s.local) &&
+    (v.port ?? 8472) === (s.port || 8472) &&
+    v.gbp === s.gbp &&
+    !v.learning
+  )
 }
 
 /** CAP_NET_ADMIN (bit 12) in the effective capability set of this process. */
@@ -73,7 +79,24 @@ export async function ensureVxlanDevice(s: VxlanSpec): Promise<EnsuredDevice> {
   if (link && !reuse) await ipOrThrow(['link', 'del', s.name], `removing incompatible ${s.name}`)
   if (!reuse) {
     const mac = link?.mac || s.mac || randomMac()
-    const args = ['link', 'add', s.name, 'address', mac, 'mtu', String(s.mtu), 'type', 'vxlan', 'id', String(s.vni), 'local', formatIPv4(s.local), 'dev', s.iface, 'nolearning']
+    const args = [
+      'link',
+      'add',
+      s.name,
+      'address',
+      mac,
+      'mtu',
+      String(s.mtu),
+      'type',
+      'vxlan',
+      'id',
+      String(s.vni),
+      'local',
+      formatIPv4(s.local),
+      'dev',
+      s.iface,
+      'nolearning',
+    ]
     if (s.port) args.push('dstport', String(s.port))
     if (s.gbp) args.push('gbp')
     await ipOrThrow(args, `creating ${s.name}`)
@@ -92,9 +115,11 @@ export async function configureVxlanAddress(name: string, address: number, netwo
   if (!link) throw new Error(`${name} does not exist`)
   const lines: string[] = []
   for (const a of link.addresses) {
-    if (containsCidr4(network, {ip: a.ip, prefix: 32}) && !(a.ip === address && a.prefix === 32)) lines.push(`addr del ${formatCidr4(a)} dev ${name}`)
+    if (containsCidr4(network, {ip: a.ip, prefix: 32}) && !(a.ip === address && a.prefix === 32))
+      lines.push(`addr del ${formatCidr4(a)} dev ${name}`)
   }
-  if (!link.addresses.some((a) => a.ip === address && a.prefix === 32)) lines.push(`addr replace ${formatIPv4(address)}/32 dev ${name}`)
+  if (!link.addresses.some((a) => a.ip === address && a.prefix === 32))
+    lines.push(`addr replace ${formatIPv4(address)}/32 dev ${name}`)
   if (!link.up) lines.push(`link set ${name} up`)
   if (lines.length === 0) return link
   const r = await run('ip', ['-batch', '-'], lines.join('\n') + '\n')
@@ -123,6 +148,9 @@ export async function applySync(plan: SyncPlan): Promise<{errors: string[]}> {
 
 export function requireNetAdmin(has: boolean): void {
   if (!has) {
-    throw new UsageError('the agent needs CAP_NET_ADMIN to program the vxlan device, routes and FDB: run it as root (or grant cap_net_admin)', 'MISSING_CAPABILITY')
+    throw new UsageError(
+      'the agent needs CAP_NET_ADMIN to program the vxlan device, routes and FDB: run it as root (or grant cap_net_admin)',
+      'MISSING_CAPABILITY',
+    )
   }
 }

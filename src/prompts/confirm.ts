@@ -8,7 +8,10 @@ export function confirmer(opts: {yes: boolean}): Confirm {
   return async (question) => {
     if (opts.yes) return true
     if (!process.stdin.isTTY) {
-      throw new UsageError(`not applied: confirmation needed and stdin is not a terminal; pass --yes to apply (or --dry-run to only look)`, 'CONFIRMATION_REQUIRED')
+      throw new UsageError(
+        `not applied: confirmation needed and stdin is not a terminal; pass --yes to apply (or --dry-run to only look)`,
+        'CONFIRMATION_REQUIRED',
+      )
     }
     const {confirm} = await import('@inquirer/prompts')
     return confirm({message: question, default: false}, {output: process.stderr})

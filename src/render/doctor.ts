@@ -18,6 +18,8 @@ export function renderDoctor(r: DoctorResult, c: ChalkInstance): string {
     }
   }
   const s = r.summary
-  lines.push(`${s.error} error(s), ${s.warning} warning(s), ${s.info} info; checked ${r.checked.leases} lease(s) at revision ${r.revision}${r.checked.ttls ? '' : ' (no TTLs: snapshot)'}${r.checked.node ? `; node ${r.checked.node}` : ''}`)
+  lines.push(
+    `${s.error} error(s), ${s.warning} warning(s), ${s.info} info; checked ${r.checked.leases} lease(s) at revision ${r.revision}${r.checked.ttls ? '' : ' (no TTLs: snapshot)'}${r.checked.node ? `; node ${r.checked.node}` : ''}`,
+  )
   return lines.join('\n')
 }

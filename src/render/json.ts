@@ -13,8 +13,15 @@ export function* jsonPieces(value: unknown, indent = ''): Generator<string> {
     yield '\n' + indent + ']'
     return
   }
-  if (value !== null && typeof value === 'object' && !Array.isArray(value) && typeof (value as {toJSON?: unknown}).toJSON !== 'function') {
-    const entries = Object.entries(value).filter(([, x]) => x !== undefined && typeof x !== 'function' && typeof x !== 'symbol')
+  if (
+    value !== null &&
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    typeof (value as {toJSON?: unknown}).toJSON !== 'function'
+  ) {
+    const entries = Object.entries(value).filter(
+      ([, x]) => x !== undefined && typeof x !== 'function' && typeof x !== 'symbol',
+    )
     if (entries.length === 0) {
       yield '{}'
       return

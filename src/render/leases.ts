@@ -10,9 +10,14 @@ export function renderLeases(r: LeasesResult, wide: boolean, c: ChalkInstance): 
   const head = ['SUBNET', 'PUBLIC-IP', 'BACKEND', 'VTEP-MAC', 'TTL', 'EXPIRES']
   if (wide) head.push('VNI', 'IPV6-SUBNET', 'PUBLIC-IPV6', 'KEY', 'MOD-REV')
   const rows = r.leases.map((l) => {
-    const ttl = l.reserved ? c.cyan('reserved') : !r.ttlKnown || l.ttlSeconds === null ? 'unknown' : formatTtl(l.ttlSeconds)
+    const ttl = l.reserved
+      ? c.cyan('reserved')
+      : !r.ttlKnown || l.ttlSeconds === null
+        ? 'unknown'
+        : formatTtl(l.ttlSeconds)
     const row = [l.subnet, l.publicIP, l.backendType || '-', l.vtepMAC ?? '-', ttl, l.expiresAt ?? '-']
-    if (wide) row.push(l.vni === null ? '-' : String(l.vni), l.ipv6Subnet ?? '-', l.publicIPv6 ?? '-', l.key, l.modRevision)
+    if (wide)
+      row.push(l.vni === null ? '-' : String(l.vni), l.ipv6Subnet ?? '-', l.publicIPv6 ?? '-', l.key, l.modRevision)
     return row
   })
   if (rows.length === 0) return `No leases under the subnets prefix (revision ${r.revision}).`
@@ -22,7 +27,9 @@ export function renderLeases(r: LeasesResult, wide: boolean, c: ChalkInstance): 
 /** The stderr warning for keys flanneld ignores. */
 export function renderMalformed(r: LeasesResult): string | null {
   if (r.malformed.length === 0) return null
-  const lines = [`warning: ${r.malformed.length} key(s) under the subnets prefix are ignored by flanneld (their subnets can be handed out twice):`]
+  const lines = [
+    `warning: ${r.malformed.length} key(s) under the subnets prefix are ignored by flanneld (their subnets can be handed out twice):`,
+  ]
   for (const m of r.malformed) lines.push(`  ${m.key}: ${m.error}`)
   return lines.join('\n')
 }

@@ -7,18 +7,36 @@ import type {MigrateResult} from '../services/migrate.js'
 import {renderTable} from './table.js'
 
 export function renderMigratePlan(r: MigrateResult, c: ChalkInstance): string {
-  const lines = [c.bold(`Plan: copy flannel's keys under ${r.prefix} from etcd's v2 keyspace (index ${r.v2Index}) to v3 (revision ${r.v3Revision})`)]
+  const lines = [
+    c.bold(
+      `Plan: copy flannel's keys under ${r.prefix} from etcd's v2 keyspace (index ${r.v2Index}) to v3 (revision ${r.v3Revision})`,
+    ),
+  ]
   const paint = (a: string) => (a === 'create' ? c.green(a) : a === 'conflict' ? c.red(a) : a)
   const rows = r.plan.map((p) => {
-    const ttl = p.ttlSeconds !== null ? `${formatTtl(p.ttlSeconds)} (new etcd lease)` : p.kind === 'config' ? '-' : 'reserved (no lease)'
-    const note = p.action === 'skip' ? 'same value already in v3' : p.action === 'conflict' ? 'v3 holds a different value' : ''
+    const ttl =
+      p.ttlSeconds !== null
+        ? `${formatTtl(p.ttlSeconds)} (new etcd lease)`
+        : p.kind === 'config'
+          ? '-'
+          : 'reserved (no lease)'
+    const note =
+      p.action === 'skip' ? 'same value already in v3' : p.action === 'conflict' ? 'v3 holds a different value' : ''
     return [paint(p.action), p.key, ttl, note]
   })
   lines.push(renderTable(['ACTION', 'KEY', 'TTL', 'NOTE'], rows))
   const n = (a: string) => r.plan.filter((p) => p.action === a).length
-  lines.push(`${n('create')} to create, ${n('skip')} to skip, ${n('conflict')} conflict(s)${r.ignored.length > 0 ? `; ${r.ignored.length} other key(s) under the prefix are not copied` : ''}`)
+  lines.push(
+    `${n('create')} to create, ${n('skip')} to skip, ${n('conflict')} conflict(s)${r.ignored.length > 0 ? `; ${r.ignored.length} other key(s) under the prefix are not copied` : ''}`,
+  )
   if (r.conflicts.length > 0) {
-    lines.push(c.red(r.force ? 'Conflicts (--force: the v3 values are kept):' : 'Conflicts (nothing is written unless --force, which keeps the v3 values):'))
+    lines.push(
+      c.red(
+        r.force
+          ? 'Conflicts (--force: the v3 values are kept):'
+          : 'Conflicts (nothing is written unless --force, which keeps the v3 values):',
+      ),
+    )
     for (const x of r.conflicts) lines.push(`  ${x.key}`, `    v2: ${x.v2Value}`, `    v3: ${x.v3Value ?? '(gone)'}`)
   }
   return lines.join('\n')
@@ -29,16 +47,23 @@ export function renderMigrateResult(r: MigrateResult, c: ChalkInstance): string 
   if (!r.applied) return 'not applied: nothing written'
   const leased = r.created.filter((x) => x.leaseId !== null).length
   const lines = [
-    c.green(`created ${r.created.length} key(s) in v3 (${leased} with a new etcd lease, ${r.created.length - leased} without)`) +
+    c.green(
+      `created ${r.created.length} key(s) in v3 (${leased} with a new etcd lease, ${r.created.length - leased} without)`,
+    ) +
       `, skipped ${r.skipped.length} (already in v3 with the same value)${r.expired.length > 0 ? `, ${r.expired.length} expired in v2 before the copy` : ''}`,
   ]
   const late = r.conflicts.filter((x) => x.afterPlan)
   if (late.length > 0) {
-    lines.push(c.red(`${late.length} key(s) appeared in v3 with a different value after the plan and were not written:`))
+    lines.push(
+      c.red(`${late.length} key(s) appeared in v3 with a different value after the plan and were not written:`),
+    )
     for (const x of late) lines.push(`  ${x.key}`, `    v2: ${x.v2Value}`, `    v3: ${x.v3Value ?? '(gone)'}`)
   }
   if (r.verified) {
-    lines.push(c.green(`verified: v3 holds every flannel key of v2 under ${r.prefix} byte for byte`) + ' (copied TTLs within a few seconds, reservations without a lease)')
+    lines.push(
+      c.green(`verified: v3 holds every flannel key of v2 under ${r.prefix} byte for byte`) +
+        ' (copied TTLs within a few seconds, reservations without a lease)',
+    )
   } else {
     lines.push(c.red(`verification failed: ${r.differences.length} difference(s) between the v2 and v3 keyspaces:`))
     for (const d of r.differences) lines.push(`  ${d.key}: ${d.problem}`)

@@ -16,7 +16,9 @@ export function diffLines(a: string[], b: string[], c: ChalkInstance): string[] 
   const n = a.length
   const m = b.length
   const lcs: number[][] = Array.from({length: n + 1}, () => new Array<number>(m + 1).fill(0))
-  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) lcs[i]![j] = a[i] === b[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!)
+  for (let i = n - 1; i >= 0; i--)
+    for (let j = m - 1; j >= 0; j--)
+      lcs[i]![j] = a[i] === b[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!)
   const out: string[] = []
   let i = 0
   let j = 0
@@ -33,19 +35,31 @@ export function diffLines(a: string[], b: string[], c: ChalkInstance): string[] 
 export function renderExpandPlan(r: ExpandResult, c: ChalkInstance): string {
   const cap = (x: ExpandResult['capacity']['before']) => `${x.total} subnets (${x.used} used, ${x.free} free)`
   const lines = [
-    c.bold(`Plan: widen ${r.previous.effective.network} to ${r.next.effective.network}`) + ` (config ${r.key}, mod revision ${r.previous.modRevision})`,
+    c.bold(`Plan: widen ${r.previous.effective.network} to ${r.next.effective.network}`) +
+      ` (config ${r.key}, mod revision ${r.previous.modRevision})`,
     ...diffLines(pretty(r.previous.config, r.previous.raw), pretty(r.next.config, r.next.raw), c),
     `Capacity: ${cap(r.capacity.before)} -> ${cap(r.capacity.after)}`,
     `Leases checked: ${r.checkedLeases}, all stay compatible (SubnetLen /${r.next.effective.subnetLen} kept).`,
   ]
   if (r.alreadyIncompatible.length > 0) {
-    lines.push(c.yellow(`Already incompatible before this change (re-leased on restart either way): ${r.alreadyIncompatible.map((x) => x.subnet).join(', ')}`))
+    lines.push(
+      c.yellow(
+        `Already incompatible before this change (re-leased on restart either way): ${r.alreadyIncompatible.map((x) => x.subnet).join(', ')}`,
+      ),
+    )
   }
   lines.push('Follow-ups, in order:')
   r.followUps.forEach((f, i) => lines.push(`  ${i + 1}. ${f}`))
   if (r.restartOrder.length > 0) {
     lines.push('Nodes to restart one at a time:')
-    lines.push(...renderTable(['PUBLIC-IP', 'SUBNET'], r.restartOrder.map((x) => [x.publicIP, x.subnet])).split('\n').map((l) => '  ' + l))
+    lines.push(
+      ...renderTable(
+        ['PUBLIC-IP', 'SUBNET'],
+        r.restartOrder.map((x) => [x.publicIP, x.subnet]),
+      )
+        .split('\n')
+        .map((l) => '  ' + l),
+    )
   }
   return lines.join('\n')
 }
@@ -53,13 +67,18 @@ export function renderExpandPlan(r: ExpandResult, c: ChalkInstance): string {
 export function renderExpandResult(r: ExpandResult, c: ChalkInstance): string {
   if (r.dryRun) return 'dry run: nothing written'
   if (!r.applied) return 'not applied: nothing written'
-  return c.green(`applied: ${r.key} now holds Network ${r.next.effective.network} (revision ${r.revision}).`) + `\nThe previous config was at mod revision ${r.previous.modRevision}; to see it: ${r.recover}`
+  return (
+    c.green(`applied: ${r.key} now holds Network ${r.next.effective.network} (revision ${r.revision}).`) +
+    `\nThe previous config was at mod revision ${r.previous.modRevision}; to see it: ${r.recover}`
+  )
 }
 
 export function renderReserve(r: ReserveResult, c: ChalkInstance): string {
   switch (r.action) {
     case 'unchanged':
-      return r.previousLeaseId === '0' ? `${r.subnet} (${r.publicIP}) is already reserved: nothing to do` : `not applied: nothing written`
+      return r.previousLeaseId === '0'
+        ? `${r.subnet} (${r.publicIP}) is already reserved: nothing to do`
+        : `not applied: nothing written`
     case 'dry-run':
       return `dry run: would ${r.previousModRevision === null ? 'create' : 'reserve'} ${r.key} = ${r.value} with no etcd lease`
     case 'reserved':
@@ -72,17 +91,26 @@ export function renderReserve(r: ReserveResult, c: ChalkInstance): string {
 export function renderUnreserve(r: UnreserveResult, c: ChalkInstance): string {
   switch (r.action) {
     case 'unchanged':
-      return r.leaseId !== null && r.leaseId !== '0' ? `${r.subnet} is not reserved (it has etcd lease ${r.leaseId}): nothing to do` : 'not applied: nothing written'
+      return r.leaseId !== null && r.leaseId !== '0'
+        ? `${r.subnet} is not reserved (it has etcd lease ${r.leaseId}): nothing to do`
+        : 'not applied: nothing written'
     case 'dry-run':
       return `dry run: would bind ${r.key} to a new ${formatTtl(r.ttlSeconds)} etcd lease`
     case 'unreserved':
-      return c.green(`${r.subnet} now expires at ${r.expiresAt} unless its node renews it (etcd lease ${r.leaseId}, revision ${r.revision})`)
+      return c.green(
+        `${r.subnet} now expires at ${r.expiresAt} unless its node renews it (etcd lease ${r.leaseId}, revision ${r.revision})`,
+      )
   }
 }
 
 export function renderReleasePlan(targets: ReleaseTarget[]): string {
   if (targets.length === 0) return 'Nothing to release.'
-  const rows = targets.map((t) => [t.subnet, t.publicIP, t.reserved ? 'reserved' : t.ttlSeconds === null ? 'unknown' : formatTtl(t.ttlSeconds), t.key])
+  const rows = targets.map((t) => [
+    t.subnet,
+    t.publicIP,
+    t.reserved ? 'reserved' : t.ttlSeconds === null ? 'unknown' : formatTtl(t.ttlSeconds),
+    t.key,
+  ])
   return `Will delete ${targets.length} lease key(s):\n` + renderTable(['SUBNET', 'PUBLIC-IP', 'TTL', 'KEY'], rows)
 }
 

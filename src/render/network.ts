@@ -26,7 +26,8 @@ export function renderEffective(e: EffectiveJson, c: ChalkInstance): string[] {
   }
   const b = e.backend
   let backend = b.type
-  if (b.vni !== null) backend += ` (VNI ${b.vni}, port ${b.port}${b.directRouting ? ', DirectRouting' : ''}${b.gbp ? ', GBP' : ''}${b.mtu ? `, MTU ${b.mtu}` : ''})`
+  if (b.vni !== null)
+    backend += ` (VNI ${b.vni}, port ${b.port}${b.directRouting ? ', DirectRouting' : ''}${b.gbp ? ', GBP' : ''}${b.mtu ? `, MTU ${b.mtu}` : ''})`
   lines.push(`Backend:      ${backend}`)
   return lines
 }
@@ -36,11 +37,16 @@ export function renderCapacity(cap: Capacity): string {
 }
 
 export function renderNetworkShow(r: NetworkShowResult, c: ChalkInstance): string {
-  const lines = [`Config:       ${r.key} (mod revision ${r.modRevision}, read at revision ${r.revision})`, `Stored:       ${r.raw}`]
-  if (!r.valid) lines.push(c.red(`Invalid:      ${r.error}`) + ' (flanneld refuses this config and retries every second)')
+  const lines = [
+    `Config:       ${r.key} (mod revision ${r.modRevision}, read at revision ${r.revision})`,
+    `Stored:       ${r.raw}`,
+  ]
+  if (!r.valid)
+    lines.push(c.red(`Invalid:      ${r.error}`) + ' (flanneld refuses this config and retries every second)')
   if (r.effective) lines.push(...renderEffective(r.effective, c))
   if (r.capacity) lines.push(renderCapacity(r.capacity))
-  for (const f of r.findings) lines.push((f.severity === 'error' ? c.red('error: ') : c.yellow('warning: ')) + f.message)
+  for (const f of r.findings)
+    lines.push((f.severity === 'error' ? c.red('error: ') : c.yellow('warning: ')) + f.message)
   return lines.join('\n')
 }
 

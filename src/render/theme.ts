@@ -2,7 +2,10 @@
 
 import {Chalk, type ChalkInstance} from 'chalk'
 
-export function colorEnabled(stream: {isTTY?: boolean}, env: Record<string, string | undefined> = process.env): boolean {
+export function colorEnabled(
+  stream: {isTTY?: boolean},
+  env: Record<string, string | undefined> = process.env,
+): boolean {
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false
   if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true
   return stream.isTTY === true && env.TERM !== 'dumb'

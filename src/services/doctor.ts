@@ -2,7 +2,17 @@
 
 import {readFile} from 'node:fs/promises'
 
-import {type Area, AREAS, areaVerdicts, clusterChecks, type Finding, selectFindings, SEVERITY_RANK, type Severity, summarize} from '../core/doctor.js'
+import {
+  type Area,
+  AREAS,
+  areaVerdicts,
+  clusterChecks,
+  type Finding,
+  selectFindings,
+  SEVERITY_RANK,
+  type Severity,
+  summarize,
+} from '../core/doctor.js'
 import {flanneldReadsV3, keyspaceChecks} from '../core/doctor-v2.js'
 import type {NetworkSnapshot} from '../core/leases.js'
 import {UsageError} from '../core/errors.js'
@@ -44,14 +54,16 @@ async function observeNode(o: LocalOptions, vni: number | null): Promise<NodeObs
   let publicIP: number | null = null
   if (o.publicIP !== undefined) {
     publicIP = parseGoIPv4(o.publicIP)
-    if (publicIP === null) throw new UsageError(`invalid --public-ip "${o.publicIP}": not an IPv4 address`, 'INVALID_IP')
+    if (publicIP === null)
+      throw new UsageError(`invalid --public-ip "${o.publicIP}": not an IPv4 address`, 'INVALID_IP')
   }
   const ext = await dp.findExternalInterface({iface: o.iface, publicIP})
   let text: string | null = null
   try {
     text = await readFile(o.subnetFile, 'utf8')
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(`cannot read ${o.subnetFile}: ${(error as NodeJS.ErrnoException).code}`, 'UNREADABLE_FILE')
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new UsageError(`cannot read ${o.subnetFile}: ${(error as NodeJS.ErrnoException).code}`, 'UNREADABLE_FILE')
   }
   const dev = vni === null ? null : deviceName(vni)
   const ipt = await import('../dataplane/iptables.js')
@@ -64,13 +76,30 @@ async function observeNode(o: LocalOptions, vni: number | null): Promise<NodeObs
     ipt.savedRules('nat').catch(() => null),
     ipt.savedRules('filter').catch(() => null),
   ])
-  return {subnetFile: o.subnetFile, subnetEnvText: text, publicIP: publicIP ?? ext.address, publicIPSource: ext.how, ifaceMtu: ext.mtu, ifaceName: ext.name, device, routes, neighs, fdb, ipForward, iptablesNat, iptablesFilter}
+  return {
+    subnetFile: o.subnetFile,
+    subnetEnvText: text,
+    publicIP: publicIP ?? ext.address,
+    publicIPSource: ext.how,
+    ifaceMtu: ext.mtu,
+    ifaceName: ext.name,
+    device,
+    routes,
+    neighs,
+    fdb,
+    ipForward,
+    iptablesNat,
+    iptablesFilter,
+  }
 }
 
 /** Usage errors in the options, found before anything is read: exit 2 whether or not etcd is reachable. */
 export function checkDoctorOptions(o: Pick<DoctorOptions, 'flanneldVersion'>): void {
   if (o.flanneldVersion !== undefined && flanneldReadsV3(o.flanneldVersion) === null) {
-    throw new UsageError(`invalid --flanneld-version "${o.flanneldVersion}": expected a version such as 0.11.0 or v0.26.1`, 'INVALID_VERSION')
+    throw new UsageError(
+      `invalid --flanneld-version "${o.flanneldVersion}": expected a version such as 0.11.0 or v0.26.1`,
+      'INVALID_VERSION',
+    )
   }
 }
 
@@ -78,7 +107,10 @@ export function checkDoctorOptions(o: Pick<DoctorOptions, 'flanneldVersion'>): v
  * Both keyspaces of a live etcd, when the reader can reach the other one (v2 for a v3 reader in auto mode, v3 for a
  * v2 reader); v2 is null when etcd does not serve it. Snapshots and --etcd-api v3 read one keyspace only.
  */
-async function readKeyspaces(reader: NetworkReader, snapshot: NetworkSnapshot): Promise<{v3: NetworkSnapshot | null; v2: NetworkSnapshot | null; read: Array<'v2' | 'v3'>}> {
+async function readKeyspaces(
+  reader: NetworkReader,
+  snapshot: NetworkSnapshot,
+): Promise<{v3: NetworkSnapshot | null; v2: NetworkSnapshot | null; read: Array<'v2' | 'v3'>}> {
   const own = reader.api
   if (own === undefined) return {v3: null, v2: null, read: []}
   const other = reader.otherKeyspace ? await reader.otherKeyspace() : null
@@ -92,13 +124,31 @@ export async function runDoctor(reader: NetworkReader, o: DoctorOptions): Promis
   const snapshot = await reader.readNetwork()
   const subnetLeaseIds = snapshot.subnets.map((kv) => kv.lease)
   const ttls = await reader.leaseTtls(subnetLeaseIds)
-  const {findings: cluster, context} = clusterChecks({layout: reader.layout, snapshot, ttls, renewMarginSeconds: o.renewMarginSeconds})
+  const {findings: cluster, context} = clusterChecks({
+    layout: reader.layout,
+    snapshot,
+    ttls,
+    renewMarginSeconds: o.renewMarginSeconds,
+  })
   const keyspaces = await readKeyspaces(reader, snapshot)
-  let all = keyspaces.v3 ? [...cluster, ...keyspaceChecks({layout: reader.layout, v3: keyspaces.v3, v2: keyspaces.v2, flanneldVersion: o.flanneldVersion})] : cluster
+  let all = keyspaces.v3
+    ? [
+        ...cluster,
+        ...keyspaceChecks({
+          layout: reader.layout,
+          v3: keyspaces.v3,
+          v2: keyspaces.v2,
+          flanneldVersion: o.flanneldVersion,
+        }),
+      ]
+    : cluster
   let node: string | null = null
   if (o.local) {
     const obs = await observeNode(o.local, context.effective?.vxlan?.vni ?? null)
-    node = obs.publicIP === null ? `unknown (${obs.publicIPSource})` : `${obs.publicIP >>> 24}.${(obs.publicIP >>> 16) & 255}.${(obs.publicIP >>> 8) & 255}.${obs.publicIP & 255} (${obs.publicIPSource})`
+    node =
+      obs.publicIP === null
+        ? `unknown (${obs.publicIPSource})`
+        : `${obs.publicIP >>> 24}.${(obs.publicIP >>> 16) & 255}.${(obs.publicIP >>> 8) & 255}.${obs.publicIP & 255} (${obs.publicIPSource})`
     all = [...cluster, ...nodeChecks(obs, context)]
   }
   const findings = selectFindings(all, o.only, o.skip)
@@ -109,7 +159,13 @@ export async function runDoctor(reader: NetworkReader, o: DoctorOptions): Promis
     source: reader.source,
     findings,
     summary,
-    checked: {leases: context.leases.length, malformed: context.malformed.length, ttls: ttls !== null, node, keyspaces: keyspaces.read},
+    checked: {
+      leases: context.leases.length,
+      malformed: context.malformed.length,
+      ttls: ttls !== null,
+      node,
+      keyspaces: keyspaces.read,
+    },
     areas,
     failOn: o.failOn,
     failed: findings.some((f) => SEVERITY_RANK[f.severity] >= SEVERITY_RANK[o.failOn]),

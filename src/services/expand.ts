@@ -33,12 +33,23 @@ export interface ExpandResult {
   recover: string
 }
 
-export async function expandNetwork(store: EtcdStore, o: ExpandOptions, hooks: {onPlan: (r: ExpandResult) => void; confirm: Confirm}): Promise<ExpandResult> {
+export async function expandNetwork(
+  store: EtcdStore,
+  o: ExpandOptions,
+  hooks: {onPlan: (r: ExpandResult) => void; confirm: Confirm},
+): Promise<ExpandResult> {
   checkExpandRequest(o)
   const snap = await store.readNetwork()
   if (!snap.config) throw new NotFoundError(`no flannel network config at ${store.layout.config}`, 'CONFIG_NOT_FOUND')
   const {leases} = decodeLeases(snap.subnets)
-  const plan = planExpand({configText: snap.config.value, to: o.to, serviceCidrs: o.serviceCidrs, subnetMin: o.subnetMin, subnetMax: o.subnetMax, leases})
+  const plan = planExpand({
+    configText: snap.config.value,
+    to: o.to,
+    serviceCidrs: o.serviceCidrs,
+    subnetMin: o.subnetMin,
+    subnetMax: o.subnetMax,
+    leases,
+  })
   const modRevision = snap.config.modRevision
   const result: ExpandResult = {
     applied: false,
@@ -46,7 +57,12 @@ export async function expandNetwork(store: EtcdStore, o: ExpandOptions, hooks: {
     key: store.layout.config,
     readRevision: snap.revision,
     revision: null,
-    previous: {config: plan.previous.config, raw: plan.previousText, modRevision, effective: effectiveToJson(plan.previous.effective)},
+    previous: {
+      config: plan.previous.config,
+      raw: plan.previousText,
+      modRevision,
+      effective: effectiveToJson(plan.previous.effective),
+    },
     next: {config: plan.next.config, raw: plan.nextText, effective: effectiveToJson(plan.next.effective)},
     checkedLeases: plan.checkedLeases,
     incompatible: plan.incompatible,

@@ -51,7 +51,8 @@ export interface ReserveResult {
 }
 
 export async function reserveLease(store: EtcdStore, o: ReserveOptions, confirm: Confirm): Promise<ReserveResult> {
-  if (o.subnet === undefined && o.publicIP === undefined) throw new UsageError('give a SUBNET or --public-ip', 'INVALID_FLAGS')
+  if (o.subnet === undefined && o.publicIP === undefined)
+    throw new UsageError('give a SUBNET or --public-ip', 'INVALID_FLAGS')
   const sn = o.subnet === undefined ? null : parseSubnetArg(o.subnet)
   let ip: number | null = null
   if (o.publicIP !== undefined) {
@@ -64,19 +65,40 @@ export async function reserveLease(store: EtcdStore, o: ReserveOptions, confirm:
   if (sn) lease = findBySubnet(leases, sn)
   else {
     const mine = leases.filter((l) => l.attrs.publicIP === ip)
-    if (mine.length === 0) throw new NotFoundError(`no lease with PublicIP ${o.publicIP}`, 'LEASE_NOT_FOUND', 'pre-reserve a subnet with: flannelctl leases reserve SUBNET --public-ip IP')
-    if (mine.length > 1) throw new UsageError(`PublicIP ${o.publicIP} holds ${mine.length} leases (${mine.map((l) => formatCidr4(l.subnet)).join(', ')}); name the SUBNET to reserve`, 'AMBIGUOUS')
+    if (mine.length === 0)
+      throw new NotFoundError(
+        `no lease with PublicIP ${o.publicIP}`,
+        'LEASE_NOT_FOUND',
+        'pre-reserve a subnet with: flannelctl leases reserve SUBNET --public-ip IP',
+      )
+    if (mine.length > 1)
+      throw new UsageError(
+        `PublicIP ${o.publicIP} holds ${mine.length} leases (${mine.map((l) => formatCidr4(l.subnet)).join(', ')}); name the SUBNET to reserve`,
+        'AMBIGUOUS',
+      )
     lease = mine[0]
   }
 
   if (lease) {
     if (ip !== null && lease.attrs.publicIP !== ip) {
-      throw new ConflictError(`${formatCidr4(lease.subnet)} is leased to ${formatIPv4(lease.attrs.publicIP)}, not ${o.publicIP}`, 'OWNED_BY_OTHER')
+      throw new ConflictError(
+        `${formatCidr4(lease.subnet)} is leased to ${formatIPv4(lease.attrs.publicIP)}, not ${o.publicIP}`,
+        'OWNED_BY_OTHER',
+      )
     }
-    const base = {key: lease.key, subnet: formatCidr4(lease.subnet), publicIP: formatIPv4(lease.attrs.publicIP), value: lease.value, previousModRevision: lease.modRevision, previousLeaseId: lease.leaseId, note: RESERVATION_NOTE}
+    const base = {
+      key: lease.key,
+      subnet: formatCidr4(lease.subnet),
+      publicIP: formatIPv4(lease.attrs.publicIP),
+      value: lease.value,
+      previousModRevision: lease.modRevision,
+      previousLeaseId: lease.leaseId,
+      note: RESERVATION_NOTE,
+    }
     if (lease.reserved) return {action: 'unchanged', revision: null, ...base}
     if (o.dryRun) return {action: 'dry-run', revision: null, ...base}
-    if (!(await confirm(`Remove the etcd lease from ${lease.key} so it never expires?`))) return {action: 'unchanged', revision: null, ...base}
+    if (!(await confirm(`Remove the etcd lease from ${lease.key} so it never expires?`)))
+      return {action: 'unchanged', revision: null, ...base}
     // The same bytes, put back without a lease, only if nobody (a renewal) rewrote the key since we read it.
     const {revision} = await putIfUnchanged(store, lease.key, lease.value, lease.modRevision)
     return {action: 'reserved', revision, ...base}
@@ -84,32 +106,53 @@ export async function reserveLease(store: EtcdStore, o: ReserveOptions, confirm:
 
   if (!sn) throw new NotFoundError(`no lease with PublicIP ${o.publicIP}`, 'LEASE_NOT_FOUND')
   if (ip === null) {
-    throw new NotFoundError(`no lease for ${formatCidr4(sn)}; to pre-reserve it for a node that has not joined, pass --public-ip`, 'LEASE_NOT_FOUND')
+    throw new NotFoundError(
+      `no lease for ${formatCidr4(sn)}; to pre-reserve it for a node that has not joined, pass --public-ip`,
+      'LEASE_NOT_FOUND',
+    )
   }
   // Pre-reserving a subnet for a node that has not joined yet.
   if (!snap.config) throw new NotFoundError(`no flannel network config at ${store.layout.config}`, 'CONFIG_NOT_FOUND')
   const resolved = resolveNetworkConfig(snap.config.value)
   if (!resolved.ok) throw new UsageError(`the stored network config is invalid: ${resolved.error}`, 'INVALID_CONFIG')
   const eff = resolved.value.effective
-  if (resolved.value.config.enableIPv6) throw new UsageError('pre-reserving dual-stack subnets is not supported: the key would need an IPv6 subnet too', 'UNSUPPORTED')
+  if (resolved.value.config.enableIPv6)
+    throw new UsageError(
+      'pre-reserving dual-stack subnets is not supported: the key would need an IPv6 subnet too',
+      'UNSUPPORTED',
+    )
   const e = eff.ipv4!
   const where = formatCidr4(sn)
   if (sn.prefix !== e.subnetLen) throw new UsageError(`${where} is not of SubnetLen /${e.subnetLen}`, 'INVALID_SUBNET')
   if (!isCanonical4(sn)) throw new UsageError(`${where} is not aligned`, 'INVALID_SUBNET')
   if (sn.ip < e.subnetMin || sn.ip > e.subnetMax) {
-    throw new UsageError(`${where} is outside [SubnetMin ${formatIPv4(e.subnetMin)}, SubnetMax ${formatIPv4(e.subnetMax)}]`, 'INVALID_SUBNET')
+    throw new UsageError(
+      `${where} is outside [SubnetMin ${formatIPv4(e.subnetMin)}, SubnetMax ${formatIPv4(e.subnetMax)}]`,
+      'INVALID_SUBNET',
+    )
   }
   const keySubnets = snap.subnets.map((kv) => ({kv, sk: parseSubnetKey(kv.key)})).filter((x) => x.sk !== null)
   const clash = keySubnets.find((x) => overlaps4(x.sk!.subnet, sn))
   if (clash) throw new ConflictError(`${where} overlaps the existing key ${clash.kv.key}`, 'ALREADY_EXISTS')
   const sameIP = leases.find((l) => l.attrs.publicIP === ip)
   if (sameIP) {
-    throw new ConflictError(`PublicIP ${o.publicIP} already holds ${formatCidr4(sameIP.subnet)}; reserve that one instead (flanneld reuses the first lease with its PublicIP)`, 'ALREADY_EXISTS')
+    throw new ConflictError(
+      `PublicIP ${o.publicIP} already holds ${formatCidr4(sameIP.subnet)}; reserve that one instead (flanneld reuses the first lease with its PublicIP)`,
+      'ALREADY_EXISTS',
+    )
   }
   const backendType = o.backendType ?? (eff.backendType === 'udp' ? '' : eff.backendType)
   const value = encodeLeaseAttrs({publicIP: ip, publicIPv6: null, backendType, backendData: null, backendV6Data: null})
   const key = store.layout.subnetKey(makeSubnetKey(sn))
-  const base = {key, subnet: where, publicIP: formatIPv4(ip), value, previousModRevision: null, previousLeaseId: null, note: RESERVATION_NOTE}
+  const base = {
+    key,
+    subnet: where,
+    publicIP: formatIPv4(ip),
+    value,
+    previousModRevision: null,
+    previousLeaseId: null,
+    note: RESERVATION_NOTE,
+  }
   if (o.dryRun) return {action: 'dry-run', revision: null, ...base}
   if (!(await confirm(`Create the reservation ${key}?`))) return {action: 'unchanged', revision: null, ...base}
   const {revision} = await createIfAbsent(store, key, value)
@@ -126,16 +169,25 @@ export interface UnreserveResult {
   revision: string | null
 }
 
-export async function unreserveLease(store: EtcdStore, subnet: string, ttlSeconds: number, dryRun: boolean, now: number, confirm: Confirm): Promise<UnreserveResult> {
+export async function unreserveLease(
+  store: EtcdStore,
+  subnet: string,
+  ttlSeconds: number,
+  dryRun: boolean,
+  now: number,
+  confirm: Confirm,
+): Promise<UnreserveResult> {
   const sn = parseSubnetArg(subnet)
-  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) throw new UsageError(`--ttl must be at least 1s`, 'INVALID_DURATION')
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1)
+    throw new UsageError(`--ttl must be at least 1s`, 'INVALID_DURATION')
   const snap = await store.readNetwork()
   const lease = findBySubnet(decodeLeases(snap.subnets).leases, sn)
   if (!lease) throw new NotFoundError(`no lease for ${formatCidr4(sn)}`, 'LEASE_NOT_FOUND')
   const base = {key: lease.key, subnet: formatCidr4(sn), ttlSeconds}
   if (!lease.reserved) return {action: 'unchanged', leaseId: lease.leaseId, expiresAt: null, revision: null, ...base}
   if (dryRun) return {action: 'dry-run', leaseId: null, expiresAt: null, revision: null, ...base}
-  if (!(await confirm(`Bind ${lease.key} to a new ${ttlSeconds}s etcd lease?`))) return {action: 'unchanged', leaseId: null, expiresAt: null, revision: null, ...base}
+  if (!(await confirm(`Bind ${lease.key} to a new ${ttlSeconds}s etcd lease?`)))
+    return {action: 'unchanged', leaseId: null, expiresAt: null, revision: null, ...base}
   const {revision, leaseId} = await putWithNewLease(store, lease.key, lease.value, lease.modRevision, ttlSeconds)
   return {action: 'unreserved', leaseId, expiresAt: isoSeconds(now + ttlSeconds * 1000), revision, ...base}
 }
@@ -165,8 +217,13 @@ export interface ReleaseResult {
   lost: Array<{key: string; expectedModRevision: string; now: unknown}>
 }
 
-export async function releaseLeases(store: EtcdStore, o: ReleaseOptions, hooks: {onPlan: (targets: ReleaseTarget[]) => void; confirm: Confirm}): Promise<ReleaseResult> {
-  if (o.stale === (o.subnets.length > 0)) throw new UsageError('give SUBNET arguments or --stale (not both)', 'INVALID_FLAGS')
+export async function releaseLeases(
+  store: EtcdStore,
+  o: ReleaseOptions,
+  hooks: {onPlan: (targets: ReleaseTarget[]) => void; confirm: Confirm},
+): Promise<ReleaseResult> {
+  if (o.stale === o.subnets.length > 0)
+    throw new UsageError('give SUBNET arguments or --stale (not both)', 'INVALID_FLAGS')
   const wanted = o.subnets.map(parseSubnetArg)
   const snap = await store.readNetwork()
   const {leases} = decodeLeases(snap.subnets)
@@ -185,7 +242,10 @@ export async function releaseLeases(store: EtcdStore, o: ReleaseOptions, hooks: 
     ttls = await store.leaseTtls(chosen.filter((l) => !l.reserved).map((l) => l.leaseId))
     const reserved = chosen.filter((l) => l.reserved)
     if (reserved.length > 0 && !o.force) {
-      throw new UsageError(`${reserved.map((l) => formatCidr4(l.subnet)).join(', ')} ${reserved.length === 1 ? 'is a reservation' : 'are reservations'}; pass --force to release reserved subnets too; nothing was deleted`, 'RESERVED')
+      throw new UsageError(
+        `${reserved.map((l) => formatCidr4(l.subnet)).join(', ')} ${reserved.length === 1 ? 'is a reservation' : 'are reservations'}; pass --force to release reserved subnets too; nothing was deleted`,
+        'RESERVED',
+      )
     }
   }
   const selected: ReleaseTarget[] = chosen.map((l) => ({

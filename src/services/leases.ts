@@ -69,7 +69,12 @@ function expiryFormatter(now: number): (ttl: number) => string {
   }
 }
 
-export function leaseToJson(l: Lease, ttl: number | null, now: number, expires: (ttl: number) => string = (t) => isoSeconds(now + t * 1000)): LeaseJson {
+export function leaseToJson(
+  l: Lease,
+  ttl: number | null,
+  now: number,
+  expires: (ttl: number) => string = (t) => isoSeconds(now + t * 1000),
+): LeaseJson {
   return {
     subnet: formatCidr4(l.subnet),
     ipv6Subnet: l.ipv6Subnet ? formatCidr6(l.ipv6Subnet) : null,
@@ -96,7 +101,8 @@ export function leaseFilter(o: Pick<ListOptions, 'publicIP' | 'subnet'>): (l: Le
     if (ip === null) throw new UsageError(`invalid --public-ip "${o.publicIP}": not an IPv4 address`, 'INVALID_IP')
   }
   const sn = o.subnet === undefined ? null : parseCidr4(o.subnet)
-  if (o.subnet !== undefined && !sn) throw new UsageError(`invalid --subnet "${o.subnet}": not an IPv4 CIDR such as 10.5.34.0/24`, 'INVALID_CIDR')
+  if (o.subnet !== undefined && !sn)
+    throw new UsageError(`invalid --subnet "${o.subnet}": not an IPv4 CIDR such as 10.5.34.0/24`, 'INVALID_CIDR')
   return (l) => (ip === null || l.attrs.publicIP === ip) && (sn === null || overlaps4(sn, l.subnet))
 }
 
@@ -105,7 +111,12 @@ export async function listLeases(reader: NetworkReader, o: ListOptions): Promise
   const snap = await reader.readNetwork()
   const decoded = decodeLeases(snap.subnets)
   const leases = decoded.leases.filter(keep)
-  const ttls = o.withTtl ? await reader.leaseTtls(leases.map((l) => l.leaseId), o.onProgress) : null
+  const ttls = o.withTtl
+    ? await reader.leaseTtls(
+        leases.map((l) => l.leaseId),
+        o.onProgress,
+      )
+    : null
   const expires = expiryFormatter(o.now)
   return {
     revision: snap.revision,
@@ -115,4 +126,3 @@ export async function listLeases(reader: NetworkReader, o: ListOptions): Promise
     malformed: decoded.malformed,
   }
 }
-

@@ -7,7 +7,14 @@
 
 import {formatTtl} from '../core/duration.js'
 import {ConflictError, NotFoundError} from '../core/errors.js'
-import {type MigrateAction, type MigrateDifference, type MigratePlanItem, planMigration, v2DeleteCommand, verifyMigration} from '../core/migrate.js'
+import {
+  type MigrateAction,
+  type MigrateDifference,
+  type MigratePlanItem,
+  planMigration,
+  v2DeleteCommand,
+  verifyMigration,
+} from '../core/migrate.js'
 import type {NetworkSnapshot, RawKV} from '../core/leases.js'
 import {v2LeaseId} from '../core/v2-keyspace.js'
 import type {Confirm} from '../prompts/confirm.js'
@@ -96,24 +103,37 @@ function followUps(plan: MigratePlanItem[], ignored: string[], deleteCommand: st
     )
   }
   if (plan.some((p) => p.kind === 'subnet' && p.ttlSeconds === null)) {
-    out.push('Reservations (keys with no TTL) are copied without a lease; flanneld >= 0.18 re-attaches a 24h lease when the owning node restarts (see flannelctl doctor).')
+    out.push(
+      'Reservations (keys with no TTL) are copied without a lease; flanneld >= 0.18 re-attaches a 24h lease when the owning node restarts (see flannelctl doctor).',
+    )
   }
-  if (ignored.length > 0) out.push(`${ignored.length} other key(s) under the prefix were not copied (neither the config nor subnet keys): ${ignored.join(', ')}`)
+  if (ignored.length > 0)
+    out.push(
+      `${ignored.length} other key(s) under the prefix were not copied (neither the config nor subnet keys): ${ignored.join(', ')}`,
+    )
   out.push(`The v2 keys are left in place. Once every flanneld runs >= 0.18, remove them with: ${deleteCommand}`)
   return out
 }
 
-export async function migrateV2ToV3(v3: EtcdStore, v2: EtcdV2Store, o: MigrateOptions, hooks: {onPlan: (r: MigrateResult) => void; confirm: Confirm}): Promise<MigrateResult> {
+export async function migrateV2ToV3(
+  v3: EtcdStore,
+  v2: EtcdV2Store,
+  o: MigrateOptions,
+  hooks: {onPlan: (r: MigrateResult) => void; confirm: Confirm},
+): Promise<MigrateResult> {
   const layout = v3.layout
   const [s2, s3] = await Promise.all([v2.readNetwork(), v3.readNetwork()])
-  const leasesOf = (snap: NetworkSnapshot) => [...(snap.config ? [snap.config] : []), ...snap.subnets].map((kv) => kv.lease)
+  const leasesOf = (snap: NetworkSnapshot) =>
+    [...(snap.config ? [snap.config] : []), ...snap.subnets].map((kv) => kv.lease)
   const v2Ttls = await v2.leaseTtls(leasesOf(s2))
   const plan = planMigration({v2: s2, v2Ttls, v3: s3})
   if (plan.items.length === 0) {
     throw new NotFoundError(
       `no flannel keys in etcd's v2 keyspace under ${layout.prefix} (v2 index ${s2.revision}): nothing to migrate`,
       'V2_EMPTY',
-      plan.ignored.length > 0 ? `the v2 keyspace holds only other keys there: ${plan.ignored.join(', ')}` : 'check --etcd-prefix (flanneld --etcd-prefix) and --endpoints',
+      plan.ignored.length > 0
+        ? `the v2 keyspace holds only other keys there: ${plan.ignored.join(', ')}`
+        : 'check --etcd-prefix (flanneld --etcd-prefix) and --endpoints',
     )
   }
   const deleteCommand = v2DeleteCommand(layout, plan.ignored.length > 0, v2.etcdctlFlags())
@@ -124,7 +144,14 @@ export async function migrateV2ToV3(v3: EtcdStore, v2: EtcdV2Store, o: MigrateOp
     prefix: layout.prefix,
     v2Index: s2.revision,
     v3Revision: s3.revision,
-    plan: plan.items.map((p) => ({key: p.key, kind: p.kind, action: p.action, ttlSeconds: p.ttlSeconds, value: p.value, v3Value: p.v3?.value ?? null})),
+    plan: plan.items.map((p) => ({
+      key: p.key,
+      kind: p.kind,
+      action: p.action,
+      ttlSeconds: p.ttlSeconds,
+      value: p.value,
+      v3Value: p.v3?.value ?? null,
+    })),
     ignored: plan.ignored,
     created: [],
     skipped: plan.items.filter((p) => p.action === 'skip').map((p) => p.key),
@@ -146,7 +173,11 @@ export async function migrateV2ToV3(v3: EtcdStore, v2: EtcdV2Store, o: MigrateOp
   }
   const toCreate = plan.items.filter((p) => p.action === 'create')
   if (o.dryRun) return result
-  if (toCreate.length > 0 && !(await hooks.confirm(`Create ${toCreate.length} key(s) in etcd's v3 keyspace under ${layout.prefix}?`))) return result
+  if (
+    toCreate.length > 0 &&
+    !(await hooks.confirm(`Create ${toCreate.length} key(s) in etcd's v3 keyspace under ${layout.prefix}?`))
+  )
+    return result
 
   // TTLs count down from the plan's read (the prompt may have waited): each key gets what is left of its own.
   const ttlsNow = await v2.leaseTtls(toCreate.filter((p) => p.ttlSeconds !== null).map((p) => v2LeaseId(p.key)))
@@ -189,7 +220,9 @@ export async function migrateV2ToV3(v3: EtcdStore, v2: EtcdV2Store, o: MigrateOp
   const createdKeys = new Set(created.map((c) => c.key))
   const [t2, t3] = await Promise.all([
     v2.leaseTtls(leasesOf(a2)),
-    v3.leaseTtls([...(a3.config ? [a3.config] : []), ...a3.subnets].filter((kv) => createdKeys.has(kv.key)).map((kv) => kv.lease)),
+    v3.leaseTtls(
+      [...(a3.config ? [a3.config] : []), ...a3.subnets].filter((kv) => createdKeys.has(kv.key)).map((kv) => kv.lease),
+    ),
   ])
   const differences = verifyMigration({
     v2: a2,

@@ -24,7 +24,14 @@ export interface EffectiveJson {
   subnetMin: string | null
   subnetMax: string | null
   backendType: string
-  backend: {type: string; vni: number | null; port: number | null; directRouting: boolean | null; gbp: boolean | null; mtu: number | null}
+  backend: {
+    type: string
+    vni: number | null
+    port: number | null
+    directRouting: boolean | null
+    gbp: boolean | null
+    mtu: number | null
+  }
   enableNFTables: boolean
   defaulted: string[]
   ipv6: {network: string; subnetLen: number; subnetMin: string; subnetMax: string} | null
@@ -85,7 +92,11 @@ export interface NetworkShowResult {
 export async function showNetwork(reader: NetworkReader): Promise<NetworkShowResult> {
   const snap = await reader.readNetwork()
   if (!snap.config) {
-    throw new NotFoundError(`no flannel network config at ${reader.layout.config} (revision ${snap.revision})`, 'CONFIG_NOT_FOUND', 'create one with: flannelctl network init --network 10.5.0.0/16')
+    throw new NotFoundError(
+      `no flannel network config at ${reader.layout.config} (revision ${snap.revision})`,
+      'CONFIG_NOT_FOUND',
+      'create one with: flannelctl network init --network 10.5.0.0/16',
+    )
   }
   const raw = snap.config.value
   const parsed = parseNetworkConfig(raw)
@@ -102,7 +113,12 @@ export async function showNetwork(reader: NetworkReader): Promise<NetworkShowRes
     error: checked.ok ? null : checked.error,
     effective: eff ? effectiveToJson(eff) : null,
     findings: parsed.ok ? extraConfigFindings(parsed.value, eff) : [],
-    capacity: eff?.ipv4 ? capacity(eff.ipv4, leases.map((l) => l.subnet)) : null,
+    capacity: eff?.ipv4
+      ? capacity(
+          eff.ipv4,
+          leases.map((l) => l.subnet),
+        )
+      : null,
     leases: leases.length,
     source: reader.source,
   }
@@ -122,7 +138,10 @@ export function validateNetwork(text: string): ValidateResult {
   const checked = parsed.ok ? checkNetworkConfig(parsed.value) : parsed
   const eff = checked.ok ? checked.value : null
   const findings = parsed.ok ? extraConfigFindings(parsed.value, eff) : []
-  const errors = [...(checked.ok ? [] : [checked.error]), ...findings.filter((f) => f.severity === 'error').map((f) => f.message)]
+  const errors = [
+    ...(checked.ok ? [] : [checked.error]),
+    ...findings.filter((f) => f.severity === 'error').map((f) => f.message),
+  ]
   return {
     valid: errors.length === 0,
     effective: eff ? effectiveToJson(eff) : null,
@@ -151,7 +170,8 @@ export interface InitOptions {
  */
 export function buildInitConfig(o: InitOptions): {text: string; effective: EffectiveConfig} {
   const probe = resolveNetworkConfig(JSON.stringify({Network: o.network}))
-  if (!probe.ok && o.subnetLen === undefined) throw new UsageError(`--network ${o.network}: ${probe.error}`, 'INVALID_CONFIG')
+  if (!probe.ok && o.subnetLen === undefined)
+    throw new UsageError(`--network ${o.network}: ${probe.error}`, 'INVALID_CONFIG')
   const cfg: Record<string, unknown> = {Network: o.network}
   cfg.SubnetLen = o.subnetLen ?? (probe.ok ? probe.value.effective.ipv4!.subnetLen : undefined)
   if (o.subnetMin !== undefined) cfg.SubnetMin = o.subnetMin
@@ -162,7 +182,10 @@ export function buildInitConfig(o: InitOptions): {text: string; effective: Effec
   }
   const backend: Record<string, unknown> = {Type: o.backend}
   if (o.backend !== 'vxlan' && (o.vni !== undefined || o.port !== undefined || o.directRouting)) {
-    throw new UsageError(`--vni, --port and --direct-routing apply to the vxlan backend, not ${o.backend}`, 'INVALID_FLAGS')
+    throw new UsageError(
+      `--vni, --port and --direct-routing apply to the vxlan backend, not ${o.backend}`,
+      'INVALID_FLAGS',
+    )
   }
   if (o.vni !== undefined) backend.VNI = o.vni
   if (o.port !== undefined) backend.Port = o.port
@@ -171,9 +194,13 @@ export function buildInitConfig(o: InitOptions): {text: string; effective: Effec
   cfg.Backend = backend
   const text = JSON.stringify(cfg)
   const resolved = resolveNetworkConfig(text)
-  if (!resolved.ok) throw new UsageError(`invalid network config: ${resolved.error}`, 'INVALID_CONFIG', undefined, {config: cfg})
-  const extra = extraConfigFindings(resolved.value.config, resolved.value.effective).filter((f) => f.severity === 'error' || f.id === 'config-noncanonical')
-  if (extra.length > 0) throw new UsageError(`invalid network config: ${extra[0]!.message}`, 'INVALID_CONFIG', undefined, {config: cfg})
+  if (!resolved.ok)
+    throw new UsageError(`invalid network config: ${resolved.error}`, 'INVALID_CONFIG', undefined, {config: cfg})
+  const extra = extraConfigFindings(resolved.value.config, resolved.value.effective).filter(
+    (f) => f.severity === 'error' || f.id === 'config-noncanonical',
+  )
+  if (extra.length > 0)
+    throw new UsageError(`invalid network config: ${extra[0]!.message}`, 'INVALID_CONFIG', undefined, {config: cfg})
   return {text, effective: resolved.value.effective}
 }
 

@@ -54,10 +54,20 @@ export async function subnetEnv(reader: NetworkReader, o: SubnetEnvOptions): Pro
   const lease = matches[0]
   if (!lease) {
     const what = o.publicIP !== undefined ? `PublicIP ${o.publicIP}` : `subnet ${want}`
-    throw new NotFoundError(`no lease for ${what} under ${reader.layout.subnets}`, 'LEASE_NOT_FOUND', 'list the leases with: flannelctl leases ls')
+    throw new NotFoundError(
+      `no lease for ${what} under ${reader.layout.subnets}`,
+      'LEASE_NOT_FOUND',
+      'list the leases with: flannelctl leases ls',
+    )
   }
   const mtu = o.mtu ?? backendMtu(effective, effective.vxlan?.mtu ?? 0, o.ifaceMtu)
-  const content = renderSubnetEnv({effective, subnet: lease.subnet, ipv6Subnet: lease.ipv6Subnet, mtu, ipMasq: o.ipMasq})
+  const content = renderSubnetEnv({
+    effective,
+    subnet: lease.subnet,
+    ipv6Subnet: lease.ipv6Subnet,
+    mtu,
+    ipMasq: o.ipMasq,
+  })
   if (o.write !== undefined) await writeFileAtomic(o.write, content, 0o644)
   return {
     content,

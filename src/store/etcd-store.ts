@@ -4,7 +4,6 @@
  * once (exit 69 for unreachable, TLS or auth failures).
  */
 
-
 import {ExponentialBackoff, type IBackoff} from 'cockatiel'
 
 import {
@@ -34,8 +33,6 @@ export interface ConnectionOptions {
   readonly dialTimeoutMs: number
   readonly commandTimeoutMs: number
 }
-
-
 
 export function toRawKV(kv: IKeyValue): RawKV {
   return {
@@ -70,7 +67,9 @@ export class EtcdStore {
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : {deadline: Date.now() + opts.commandTimeoutMs}),
       // Watch reconnects back off from 100 ms to at most 2 s (the client's default goes up to 30 s). The option is
       // typed as a backoff but used as a factory: the cast is the library's documented workaround.
-      faultHandling: {watchBackoff: new ExponentialBackoff({initialDelay: 100, maxDelay: 2000}) as unknown as IBackoff<unknown>},
+      faultHandling: {
+        watchBackoff: new ExponentialBackoff({initialDelay: 100, maxDelay: 2000}) as unknown as IBackoff<unknown>,
+      },
       grpcOptions: {
         // One range over 65,535 leases is ~12 MB, over gRPC's 4 MB default.
         'grpc.max_receive_message_length': 1 << 30,
@@ -123,7 +122,9 @@ export class EtcdStore {
     // etcd3 defers closing a channel that is still connecting by up to 1 s (its workaround for grpc-node#1487), which
     // keeps the process alive for that second after giving up on an endpoint that accepts TCP but never answers.
     // Close those channels now: call() has already abandoned any request still pending on them.
-    const pool = (this.client as unknown as {pool?: {hosts?: Array<{cachedServices?: Record<string, {close(): void} | undefined>}>}}).pool
+    const pool = (
+      this.client as unknown as {pool?: {hosts?: Array<{cachedServices?: Record<string, {close(): void} | undefined>}>}}
+    ).pool
     for (const host of pool?.hosts ?? []) {
       for (const service of Object.values(host.cachedServices ?? {})) service?.close()
       host.cachedServices = Object.create(null) as Record<string, undefined>
@@ -140,7 +141,9 @@ export class EtcdStore {
   private reached: Promise<void> | null = null
 
   private ensureReached(): Promise<void> {
-    this.reached ??= this.timed('connect', this.opts.dialTimeoutMs, () => this.client.get(this.layout.config).exec()).then(
+    this.reached ??= this.timed('connect', this.opts.dialTimeoutMs, () =>
+      this.client.get(this.layout.config).exec(),
+    ).then(
       () => undefined,
       (error: unknown) => {
         this.reached = null
@@ -158,7 +161,10 @@ export class EtcdStore {
   private async timed<T>(what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new GRPCDeadlineExceededError(`no answer within ${timeoutMs} ms`)), timeoutMs + 250)
+      timer = setTimeout(
+        () => reject(new GRPCDeadlineExceededError(`no answer within ${timeoutMs} ms`)),
+        timeoutMs + 250,
+      )
     })
     try {
       return await Promise.race([fn(), deadline])
@@ -178,27 +184,54 @@ export class EtcdStore {
     const cause = /Last error: (?:Error: )?(.*?)\.?(?: Resolution note:.*)?$/.exec(msg)
     if (cause?.[1]) msg = cause[1]
     if (e instanceof EtcdAuthenticationFailedError) {
-      return new UnavailableError(`etcd at ${where} rejected user "${this.opts.user}": authentication failed`, 'ETCD_AUTH_FAILED', 'check --user/--password (or ETCDCTL_USER/ETCDCTL_PASSWORD)')
+      return new UnavailableError(
+        `etcd at ${where} rejected user "${this.opts.user}": authentication failed`,
+        'ETCD_AUTH_FAILED',
+        'check --user/--password (or ETCDCTL_USER/ETCDCTL_PASSWORD)',
+      )
     }
     if (e instanceof EtcdPermissionDeniedError) {
-      return new UnavailableError(`etcd at ${where} denied ${what} to user "${this.opts.user ?? '(none)'}": permission denied`, 'ETCD_PERMISSION_DENIED', `grant the user readwrite on ${this.layout.range}`)
+      return new UnavailableError(
+        `etcd at ${where} denied ${what} to user "${this.opts.user ?? '(none)'}": permission denied`,
+        'ETCD_PERMISSION_DENIED',
+        `grant the user readwrite on ${this.layout.range}`,
+      )
     }
     if (/user name is empty|authentication is enabled|invalid auth token/i.test(msg)) {
-      return new UnavailableError(`etcd at ${where} requires authentication: pass --user (and --password)`, 'ETCD_AUTH_REQUIRED')
+      return new UnavailableError(
+        `etcd at ${where} requires authentication: pass --user (and --password)`,
+        'ETCD_AUTH_REQUIRED',
+      )
     }
     if (/SSL|TLS|certificate|handshake|self.signed|unable to verify|wrong version number/i.test(msg)) {
-      const which = [this.opts.cacert && `--cacert ${this.opts.cacert}`, this.opts.cert && `--cert ${this.opts.cert}`].filter(Boolean).join(', ')
-      return new UnavailableError(`TLS handshake with etcd at ${where} failed${which ? ` (using ${which})` : ''}: ${msg}`, 'ETCD_TLS_FAILED', 'check that --cacert signed the server certificate and that the server trusts --cert')
+      const which = [this.opts.cacert && `--cacert ${this.opts.cacert}`, this.opts.cert && `--cert ${this.opts.cert}`]
+        .filter(Boolean)
+        .join(', ')
+      return new UnavailableError(
+        `TLS handshake with etcd at ${where} failed${which ? ` (using ${which})` : ''}: ${msg}`,
+        'ETCD_TLS_FAILED',
+        'check that --cacert signed the server certificate and that the server trusts --cert',
+      )
     }
-    if (e instanceof GRPCUnavailableError || e instanceof GRPCDeadlineExceededError || /UNAVAILABLE|DEADLINE|No connection established|ECONNREFUSED/i.test(msg)) {
-      return new UnavailableError(`etcd unreachable at ${where}: ${msg}`, 'ETCD_UNAVAILABLE', 'check --endpoints (or ETCDCTL_ENDPOINTS / FLANNELD_ETCD_ENDPOINTS)')
+    if (
+      e instanceof GRPCUnavailableError ||
+      e instanceof GRPCDeadlineExceededError ||
+      /UNAVAILABLE|DEADLINE|No connection established|ECONNREFUSED/i.test(msg)
+    ) {
+      return new UnavailableError(
+        `etcd unreachable at ${where}: ${msg}`,
+        'ETCD_UNAVAILABLE',
+        'check --endpoints (or ETCDCTL_ENDPOINTS / FLANNELD_ETCD_ENDPOINTS)',
+      )
     }
     return e instanceof Error ? e : new Error(msg)
   }
 
   /** Everything under the prefix at one revision: config, subnet keys and foreign keys. */
   async readNetwork(): Promise<NetworkSnapshot> {
-    const res = await this.call('a read', this.opts.commandTimeoutMs, () => this.client.getAll().prefix(this.layout.range).exec())
+    const res = await this.call('a read', this.opts.commandTimeoutMs, () =>
+      this.client.getAll().prefix(this.layout.range).exec(),
+    )
     return classifyKeys(this.layout, res.kvs.map(toRawKV), String(res.header.revision))
   }
 
@@ -206,7 +239,11 @@ export class EtcdStore {
    * Remaining TTL in seconds of each distinct lease ID, with at most `concurrency` TimeToLive calls in flight.
    * An expired or revoked lease maps to -1; a lease whose lookup failed is absent from the result.
    */
-  async leaseTtls(ids: Iterable<string>, concurrency = 64, onProgress?: (done: number, total: number) => void): Promise<Map<string, number>> {
+  async leaseTtls(
+    ids: Iterable<string>,
+    concurrency = 64,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<Map<string, number>> {
     const unique = [...new Set([...ids].filter((id) => id !== '0'))]
     const out = new Map<string, number>()
     let next = 0
@@ -214,7 +251,9 @@ export class EtcdStore {
     const worker = async (): Promise<void> => {
       while (next < unique.length) {
         const id = unique[next++]!
-        const res = await this.call('a lease TTL lookup', this.opts.commandTimeoutMs, () => this.client.leaseClient.leaseTimeToLive({ID: id}))
+        const res = await this.call('a lease TTL lookup', this.opts.commandTimeoutMs, () =>
+          this.client.leaseClient.leaseTimeToLive({ID: id}),
+        )
         out.set(id, Number(res.TTL))
         done++
         onProgress?.(done, unique.length)
@@ -235,7 +274,11 @@ export class EtcdStore {
   async createConfig(value: string): Promise<{revision: string}> {
     const key = this.layout.config
     const res = await this.call('a config write', this.opts.commandTimeoutMs, () =>
-      this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(value)).else(this.client.get(key)).commit(),
+      this.client
+        .if(key, 'Create', '==', 0)
+        .then(this.client.put(key).value(value))
+        .else(this.client.get(key))
+        .commit(),
     )
     if (!res.succeeded) {
       const kv = res.responses[0]?.response_range?.kvs[0]

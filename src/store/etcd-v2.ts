@@ -37,8 +37,6 @@ class TransportError extends Error {
 
 const TLS_ERROR = /SSL|TLS|CERT|certificate|handshake|self.signed|unable to verify|wrong version number|EPROTO|alert/i
 
-
-
 export class EtcdV2Store {
   readonly layout: KeyLayout
   private readonly endpoints: readonly string[]
@@ -67,7 +65,9 @@ export class EtcdV2Store {
           minVersion: 'TLSv1.2',
         })
       : null
-    this.authorization = opts.user ? 'Basic ' + Buffer.from(`${opts.user}:${opts.password ?? ''}`, 'utf8').toString('base64') : undefined
+    this.authorization = opts.user
+      ? 'Basic ' + Buffer.from(`${opts.user}:${opts.password ?? ''}`, 'utf8').toString('base64')
+      : undefined
   }
 
   /** Connects and proves etcd serves the v2 API within the dial timeout (exit 69 otherwise). */
@@ -117,7 +117,11 @@ export class EtcdV2Store {
   /** Everything under the prefix (one recursive quorum GET): config, subnet keys and foreign keys. */
   async readNetwork(): Promise<NetworkSnapshot> {
     const dir = toV2Key(this.layout.prefix)
-    const {res, index} = await this.get(v2KeysPath(dir) + '?recursive=true&quorum=true', this.opts.commandTimeoutMs, dir)
+    const {res, index} = await this.get(
+      v2KeysPath(dir) + '?recursive=true&quorum=true',
+      this.opts.commandTimeoutMs,
+      dir,
+    )
     this.ttlsReadAt = Date.now()
     if (res === null) {
       // No directory at the prefix: an empty keyspace.
@@ -230,10 +234,20 @@ export class EtcdV2Store {
   private transportFailure(last: TransportError | undefined, timeoutMs: number): FlannelctlError {
     const msg = last?.message ?? `no answer within ${timeoutMs} ms`
     if (last?.tls && TLS_ERROR.test(msg)) {
-      const which = [this.opts.cacert && `--cacert ${this.opts.cacert}`, this.opts.cert && `--cert ${this.opts.cert}`].filter(Boolean).join(', ')
-      return new UnavailableError(`TLS handshake with etcd at ${this.where} failed${which ? ` (using ${which})` : ''}: ${msg}`, 'ETCD_TLS_FAILED', 'check that --cacert signed the server certificate and that the server trusts --cert')
+      const which = [this.opts.cacert && `--cacert ${this.opts.cacert}`, this.opts.cert && `--cert ${this.opts.cert}`]
+        .filter(Boolean)
+        .join(', ')
+      return new UnavailableError(
+        `TLS handshake with etcd at ${this.where} failed${which ? ` (using ${which})` : ''}: ${msg}`,
+        'ETCD_TLS_FAILED',
+        'check that --cacert signed the server certificate and that the server trusts --cert',
+      )
     }
-    return new UnavailableError(`etcd unreachable at ${this.where} (v2 API): ${msg}`, 'ETCD_UNAVAILABLE', 'check --endpoints (or ETCDCTL_ENDPOINTS / FLANNELD_ETCD_ENDPOINTS)')
+    return new UnavailableError(
+      `etcd unreachable at ${this.where} (v2 API): ${msg}`,
+      'ETCD_UNAVAILABLE',
+      'check --endpoints (or ETCDCTL_ENDPOINTS / FLANNELD_ETCD_ENDPOINTS)',
+    )
   }
 
   private httpFailure(res: HttpAnswer, err: ReturnType<typeof parseV2Error>, key: string): FlannelctlError {
@@ -246,7 +260,10 @@ export class EtcdV2Store {
     }
     if (res.status === 401 || res.status === 403) {
       if (!this.opts.user) {
-        return new UnavailableError(`etcd at ${this.where} requires authentication for the v2 API: pass --user (and --password)`, 'ETCD_AUTH_REQUIRED')
+        return new UnavailableError(
+          `etcd at ${this.where} requires authentication for the v2 API: pass --user (and --password)`,
+          'ETCD_AUTH_REQUIRED',
+        )
       }
       return new UnavailableError(
         `etcd at ${this.where} rejected user "${this.opts.user}" on the v2 API: wrong password, or no recursive read permission on ${toV2Key(key)}`,
@@ -254,7 +271,12 @@ export class EtcdV2Store {
         'v2 users and roles are separate from v3 ones: check them with ETCDCTL_API=2 etcdctl user get / role get',
       )
     }
-    const what = err ? `error ${err.errorCode}: ${err.message}${err.cause ? ` (${err.cause})` : ''}` : res.body.trim().slice(0, 200)
-    return new UnavailableError(`etcd at ${this.where} failed a v2 read of ${toV2Key(key)} with HTTP ${res.status}: ${what}`, 'ETCD_V2_ERROR')
+    const what = err
+      ? `error ${err.errorCode}: ${err.message}${err.cause ? ` (${err.cause})` : ''}`
+      : res.body.trim().slice(0, 200)
+    return new UnavailableError(
+      `etcd at ${this.where} failed a v2 read of ${toV2Key(key)} with HTTP ${res.status}: ${what}`,
+      'ETCD_V2_ERROR',
+    )
   }
 }

@@ -53,7 +53,11 @@ function withOther(reader: NetworkReader, open: () => Promise<NetworkReader>, al
  * Opens the reader for `api`. Failures of the chosen keyspace are the command's failures (exit 69 when etcd is
  * unreachable, or does not serve v2 for --etcd-api v2); a v2 keyspace that does not answer in auto mode is not.
  */
-export async function openKeyspaceReader(api: EtcdApi, opts: ConnectionOptions, note: (message: string) => void): Promise<NetworkReader> {
+export async function openKeyspaceReader(
+  api: EtcdApi,
+  opts: ConnectionOptions,
+  note: (message: string) => void,
+): Promise<NetworkReader> {
   const openV2Reader = async () => v2Reader(await EtcdV2Store.open(opts))
   const openV3Reader = async () => etcdReader(await openV3(opts))
   if (api === 'v2') return withOther(await openV2Reader(), openV3Reader)

@@ -16,44 +16,79 @@ function describeNow(kv: RawKV | null): string {
 }
 
 /** Puts `value` at `key` only if the key's mod revision is still `modRevision`. */
-export async function putIfUnchanged(store: EtcdStore, key: string, value: string, modRevision: string, opts: {leaseId?: string} = {}): Promise<{revision: string}> {
+export async function putIfUnchanged(
+  store: EtcdStore,
+  key: string,
+  value: string,
+  modRevision: string,
+  opts: {leaseId?: string} = {},
+): Promise<{revision: string}> {
   const c = store.raw
   const put = c.put(key).value(value)
   if (opts.leaseId) put.lease(opts.leaseId)
-  const res = await store.call('a guarded write', store.timeoutMs, () => c.if(key, 'Mod', '==', modRevision).then(put).else(c.get(key)).commit())
+  const res = await store.call('a guarded write', store.timeoutMs, () =>
+    c.if(key, 'Mod', '==', modRevision).then(put).else(c.get(key)).commit(),
+  )
   if (!res.succeeded) {
     const kv = res.responses[0]?.response_range?.kvs[0]
     const now = kv ? toRawKV(kv) : null
-    throw new ConflictError(`${key} changed since it was read at mod revision ${modRevision} (${describeNow(now)}); nothing was written`, 'CAS_LOST', 'read it again and retry', {key, expectedModRevision: modRevision, now})
+    throw new ConflictError(
+      `${key} changed since it was read at mod revision ${modRevision} (${describeNow(now)}); nothing was written`,
+      'CAS_LOST',
+      'read it again and retry',
+      {key, expectedModRevision: modRevision, now},
+    )
   }
   return {revision: String(res.header.revision)}
 }
 
 /** Creates `key` only if it does not exist (create revision 0), optionally bound to a lease. */
-export async function createIfAbsent(store: EtcdStore, key: string, value: string, opts: {leaseId?: string} = {}): Promise<{revision: string}> {
+export async function createIfAbsent(
+  store: EtcdStore,
+  key: string,
+  value: string,
+  opts: {leaseId?: string} = {},
+): Promise<{revision: string}> {
   const c = store.raw
   const put = c.put(key).value(value)
   if (opts.leaseId) put.lease(opts.leaseId)
-  const res = await store.call('a create', store.timeoutMs, () => c.if(key, 'Create', '==', 0).then(put).else(c.get(key)).commit())
+  const res = await store.call('a create', store.timeoutMs, () =>
+    c.if(key, 'Create', '==', 0).then(put).else(c.get(key)).commit(),
+  )
   if (!res.succeeded) {
     const kv = res.responses[0]?.response_range?.kvs[0]
     const now = kv ? toRawKV(kv) : null
-    throw new ConflictError(`${key} already exists (${describeNow(now)}); nothing was written`, 'ALREADY_EXISTS', undefined, {key, now})
+    throw new ConflictError(
+      `${key} already exists (${describeNow(now)}); nothing was written`,
+      'ALREADY_EXISTS',
+      undefined,
+      {key, now},
+    )
   }
   return {revision: String(res.header.revision)}
 }
 
 export async function grantLease(store: EtcdStore, ttlSeconds: number): Promise<string> {
-  const res = await store.call('a lease grant', store.timeoutMs, () => store.raw.leaseClient.leaseGrant({TTL: ttlSeconds, ID: 0}))
+  const res = await store.call('a lease grant', store.timeoutMs, () =>
+    store.raw.leaseClient.leaseGrant({TTL: ttlSeconds, ID: 0}),
+  )
   return String(res.ID)
 }
 
 export async function revokeLease(store: EtcdStore, leaseId: string): Promise<void> {
-  await store.call('a lease revoke', store.timeoutMs, () => store.raw.leaseClient.leaseRevoke({ID: leaseId})).catch(() => undefined)
+  await store
+    .call('a lease revoke', store.timeoutMs, () => store.raw.leaseClient.leaseRevoke({ID: leaseId}))
+    .catch(() => undefined)
 }
 
 /** Puts `value` bound to a new etcd lease of `ttlSeconds`, guarded on the mod revision; the lease is revoked if the guard fails. */
-export async function putWithNewLease(store: EtcdStore, key: string, value: string, modRevision: string, ttlSeconds: number): Promise<{revision: string; leaseId: string}> {
+export async function putWithNewLease(
+  store: EtcdStore,
+  key: string,
+  value: string,
+  modRevision: string,
+  ttlSeconds: number,
+): Promise<{revision: string; leaseId: string}> {
   const leaseId = await grantLease(store, ttlSeconds)
   try {
     const r = await putIfUnchanged(store, key, value, modRevision, {leaseId})
@@ -112,7 +147,12 @@ export async function deleteGuarded(store: EtcdStore, keys: readonly GuardedKey[
  * Creates `key` only if it does not exist, bound to a new etcd lease of `ttlSeconds` (flanneld's createSubnet:
  * grant, then a transaction on create revision 0); the lease is revoked if the key already exists.
  */
-export async function createWithNewLease(store: EtcdStore, key: string, value: string, ttlSeconds: number): Promise<{revision: string; leaseId: string}> {
+export async function createWithNewLease(
+  store: EtcdStore,
+  key: string,
+  value: string,
+  ttlSeconds: number,
+): Promise<{revision: string; leaseId: string}> {
   const leaseId = await grantLease(store, ttlSeconds)
   try {
     const r = await createIfAbsent(store, key, value, {leaseId})

@@ -17,7 +17,10 @@ export interface NetworkReader {
   readonly source: string
   readNetwork(): Promise<NetworkSnapshot>
   /** Remaining TTLs per lease ID; null when the source has none (snapshots). */
-  leaseTtls(ids: Iterable<string>, onProgress?: (done: number, total: number) => void): Promise<Map<string, number> | null>
+  leaseTtls(
+    ids: Iterable<string>,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<Map<string, number> | null>
   close(): void
   /** The etcd keyspace read: 'v3', or 'v2' (flannel <= 0.17, over the HTTP API); absent for snapshots. */
   readonly api?: 'v2' | 'v3'
@@ -56,7 +59,10 @@ export function snapshotReader(file: string, prefix: string): NetworkReader {
   try {
     text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8')
   } catch (error) {
-    throw new UsageError(`cannot read --snapshot file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 'UNREADABLE_FILE')
+    throw new UsageError(
+      `cannot read --snapshot file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      'UNREADABLE_FILE',
+    )
   }
   const layout = keyLayout(prefix)
   const parsed = parseEtcdctlSnapshot(text, file)

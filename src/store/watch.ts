@@ -4,7 +4,7 @@
  * Reconnects are the client's own, with a backoff capped at 2 s.
  */
 
-import type {IKeyValue, Watcher} from 'etcd3'
+import type {Watcher} from 'etcd3'
 
 import type {RawKV} from '../core/leases.js'
 import {type EtcdStore, toRawKV} from './etcd-store.js'
@@ -38,8 +38,9 @@ export async function watchSubnets(store: EtcdStore, fromRevision: string, cb: W
     if (lost) return
     const events: WatchEvent[] = []
     for (const e of res.events) {
-      const kv = e.kv as IKeyValue
-      if (e.type === 'Delete') events.push({type: 'delete', key: kv.key.toString('utf8'), modRevision: String(kv.mod_revision)})
+      const kv = e.kv
+      if (e.type === 'Delete')
+        events.push({type: 'delete', key: kv.key.toString('utf8'), modRevision: String(kv.mod_revision)})
       else events.push({type: 'put', kv: toRawKV(kv)})
     }
     if (events.length > 0) cb.onEvents(events, String(res.header.revision))

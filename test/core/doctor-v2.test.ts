@@ -11,7 +11,14 @@ const CFG = '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}'
 const LEASE = '{"PublicIP":"192.168.1.12","BackendType":"vxlan","BackendData":{"VtepMAC":"c6:d2:32:6f:8f:44"}}'
 
 function kv(key: string, value: string, lease = '0'): RawKV {
-  return {key: key.startsWith('/') ? key : `/coreos.com/network/${key}`, value, createRevision: '2', modRevision: '2', version: '1', lease}
+  return {
+    key: key.startsWith('/') ? key : `/coreos.com/network/${key}`,
+    value,
+    createRevision: '2',
+    modRevision: '2',
+    version: '1',
+    lease,
+  }
 }
 const snap = (...kvs: RawKV[]) => classifyKeys(layout, kvs, '7')
 const ids = (fs: Array<{id: string; severity: string}>) => fs.map((f) => `${f.id}:${f.severity}`)
@@ -19,17 +26,35 @@ const ids = (fs: Array<{id: string; severity: string}>) => fs.map((f) => `${f.id
 describe('doctor keyspace checks', () => {
   test('config only in v2: an error (flanneld >= 0.18 assumed), a warning for a flanneld that still reads v2', () => {
     const v2 = snap(kv('config', CFG), kv('subnets/10.5.12.0-24', LEASE, 'v2:/coreos.com/network/subnets/10.5.12.0-24'))
-    assert.deepEqual(ids(keyspaceChecks({layout, v3: snap(), v2})), ['config-only-in-v2:error', 'v2-store-going-away:info'])
-    assert.deepEqual(ids(keyspaceChecks({layout, v3: snap(), v2, flanneldVersion: '0.11.0'})), ['config-only-in-v2:warning', 'v2-store-going-away:info'])
-    assert.deepEqual(ids(keyspaceChecks({layout, v3: snap(), v2, flanneldVersion: 'v0.18.0'})), ['config-only-in-v2:error', 'v2-store-going-away:info'])
-    const f = keyspaceChecks({layout: keyLayout('/other'), v3: classifyKeys(keyLayout('/other'), [], '1'), v2: classifyKeys(keyLayout('/other'), [kv('/other/config', CFG)], '1')})
+    assert.deepEqual(ids(keyspaceChecks({layout, v3: snap(), v2})), [
+      'config-only-in-v2:error',
+      'v2-store-going-away:info',
+    ])
+    assert.deepEqual(ids(keyspaceChecks({layout, v3: snap(), v2, flanneldVersion: '0.11.0'})), [
+      'config-only-in-v2:warning',
+      'v2-store-going-away:info',
+    ])
+    assert.deepEqual(ids(keyspaceChecks({layout, v3: snap(), v2, flanneldVersion: 'v0.18.0'})), [
+      'config-only-in-v2:error',
+      'v2-store-going-away:info',
+    ])
+    const f = keyspaceChecks({
+      layout: keyLayout('/other'),
+      v3: classifyKeys(keyLayout('/other'), [], '1'),
+      v2: classifyKeys(keyLayout('/other'), [kv('/other/config', CFG)], '1'),
+    })
     assert.match(f[0]!.hint, /flannelctl migrate v2-to-v3 --etcd-prefix \/other --dry-run/)
   })
 
   test('config in both: a warning only when the bytes differ', () => {
-    assert.deepEqual(ids(keyspaceChecks({layout, v3: snap(kv('config', CFG)), v2: snap(kv('config', CFG))})), ['v2-store-going-away:info'])
+    assert.deepEqual(ids(keyspaceChecks({layout, v3: snap(kv('config', CFG)), v2: snap(kv('config', CFG))})), [
+      'v2-store-going-away:info',
+    ])
     const other = '{"Network":"10.6.0.0/16","Backend":{"Type":"vxlan"}}'
-    assert.deepEqual(ids(keyspaceChecks({layout, v3: snap(kv('config', CFG)), v2: snap(kv('config', other))})), ['config-in-both:warning', 'v2-store-going-away:info'])
+    assert.deepEqual(ids(keyspaceChecks({layout, v3: snap(kv('config', CFG)), v2: snap(kv('config', other))})), [
+      'config-in-both:warning',
+      'v2-store-going-away:info',
+    ])
   })
 
   test('v2-store-going-away: only when v2 holds keys, with the delete command once v3 has them all', () => {
@@ -37,19 +62,43 @@ describe('doctor keyspace checks', () => {
     assert.deepEqual(keyspaceChecks({layout, v3: snap(kv('config', CFG)), v2: null}), [])
     const v2 = snap(kv('config', CFG), kv('subnets/10.5.12.0-24', LEASE))
     const copied = keyspaceChecks({layout, v3: snap(kv('config', CFG), kv('subnets/10.5.12.0-24', LEASE, '42')), v2})
-    assert.match(copied[0]!.hint, /^once no flanneld <= 0\.17 is left, remove them: ETCDCTL_API=2 etcdctl rm --recursive \/coreos\.com\/network$/)
+    assert.match(
+      copied[0]!.hint,
+      /^once no flanneld <= 0\.17 is left, remove them: ETCDCTL_API=2 etcdctl rm --recursive \/coreos\.com\/network$/,
+    )
     const partial = keyspaceChecks({layout, v3: snap(kv('config', CFG)), v2})
     assert.match(partial[0]!.hint, /migrate v2-to-v3/)
   })
 
   test('flanneld versions', () => {
-    assert.deepEqual(['0.17.1', 'v0.11.0', '0.18', 'v0.18.0-rc1', '0.28.9', '1.0.0', 'latest', ''].map(flanneldReadsV3), [false, false, true, true, true, true, null, null])
+    assert.deepEqual(
+      ['0.17.1', 'v0.11.0', '0.18', 'v0.18.0-rc1', '0.28.9', '1.0.0', 'latest', ''].map(flanneldReadsV3),
+      [false, false, true, true, true, true, null, null],
+    )
   })
 
   test('vni-mismatch ignores leases written by flanneld <= 0.13 (no VNI field), not an explicit other VNI', () => {
-    const run = (value: string) => selectFindings(clusterChecks({layout, snapshot: snap(kv('config', CFG), kv('subnets/10.5.12.0-24', value, '9')), ttls: null, renewMarginSeconds: 3600}).findings, ['vni-mismatch'], [])
+    const run = (value: string) =>
+      selectFindings(
+        clusterChecks({
+          layout,
+          snapshot: snap(kv('config', CFG), kv('subnets/10.5.12.0-24', value, '9')),
+          ttls: null,
+          renewMarginSeconds: 3600,
+        }).findings,
+        ['vni-mismatch'],
+        [],
+      )
     assert.deepEqual(run(LEASE), [])
-    assert.equal(run('{"PublicIP":"192.168.1.12","BackendType":"vxlan","BackendData":{"VNI":0,"VtepMAC":"c6:d2:32:6f:8f:44"}}').length, 1)
-    assert.equal(run('{"PublicIP":"192.168.1.12","BackendType":"vxlan","BackendData":{"vni":2,"VtepMAC":"c6:d2:32:6f:8f:44"}}').length, 1)
+    assert.equal(
+      run('{"PublicIP":"192.168.1.12","BackendType":"vxlan","BackendData":{"VNI":0,"VtepMAC":"c6:d2:32:6f:8f:44"}}')
+        .length,
+      1,
+    )
+    assert.equal(
+      run('{"PublicIP":"192.168.1.12","BackendType":"vxlan","BackendData":{"vni":2,"VtepMAC":"c6:d2:32:6f:8f:44"}}')
+        .length,
+      1,
+    )
   })
 })

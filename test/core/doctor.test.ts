@@ -18,7 +18,14 @@ function vx(ip: string, mac = nextMac(), vni = 1): string {
 }
 
 function kv(seg: string, value: string, lease = '100'): RawKV {
-  return {key: seg.startsWith('/') ? seg : `/coreos.com/network/subnets/${seg}`, value, createRevision: '2', modRevision: '2', version: '1', lease}
+  return {
+    key: seg.startsWith('/') ? seg : `/coreos.com/network/subnets/${seg}`,
+    value,
+    createRevision: '2',
+    modRevision: '2',
+    version: '1',
+    lease,
+  }
 }
 
 function run(config: string | null, kvs: RawKV[], ttls: Map<string, number> | null = null) {
@@ -36,61 +43,171 @@ function only(fs: Finding[], id: string): Finding[] {
 
 describe('doctor cluster checks: a healthy cluster has no findings', () => {
   test('three vxlan nodes', () => {
-    const {findings} = run(VXLAN, [kv('10.5.1.0-24', vx('192.168.1.1')), kv('10.5.2.0-24', vx('192.168.1.2')), kv('10.5.3.0-24', vx('192.168.1.3'))], new Map([['100', 80_000]]))
+    const {findings} = run(
+      VXLAN,
+      [
+        kv('10.5.1.0-24', vx('192.168.1.1')),
+        kv('10.5.2.0-24', vx('192.168.1.2')),
+        kv('10.5.3.0-24', vx('192.168.1.3')),
+      ],
+      new Map([['100', 80_000]]),
+    )
     assert.deepEqual(findings, [])
   })
 })
 
 describe('doctor cluster checks: one fixture per check', () => {
   test('config-missing', () => assert.deepEqual(ids(run(null, []).findings), ['config-missing']))
-  test('config-invalid carries flannel\'s message', () => {
+  test("config-invalid carries flannel's message", () => {
     const f = only(run('{"Network":"10.5.0.0/29"}', []).findings, 'config-invalid')
     assert.equal(f.length, 1)
     assert.match(f[0]!.message, /network is too small\. Minimum useful network prefix is \/28/)
   })
-  test('config-range-inverted', () => assert.deepEqual(ids(only(run('{"Network":"10.5.0.0/16","SubnetMin":"10.5.9.0","SubnetMax":"10.5.2.0","Backend":{"Type":"vxlan"}}', []).findings, 'config-range-inverted')), ['config-range-inverted']))
-  test('config-noncanonical', () => assert.equal(only(run('{"Network":"10.5.1.1/16","Backend":{"Type":"vxlan"}}', []).findings, 'config-noncanonical')[0]!.severity, 'warning'))
-  test('backend-udp', () => assert.equal(only(run('{"Network":"10.5.0.0/16"}', []).findings, 'backend-udp')[0]!.severity, 'warning'))
+  test('config-range-inverted', () =>
+    assert.deepEqual(
+      ids(
+        only(
+          run('{"Network":"10.5.0.0/16","SubnetMin":"10.5.9.0","SubnetMax":"10.5.2.0","Backend":{"Type":"vxlan"}}', [])
+            .findings,
+          'config-range-inverted',
+        ),
+      ),
+      ['config-range-inverted'],
+    ))
+  test('config-noncanonical', () =>
+    assert.equal(
+      only(run('{"Network":"10.5.1.1/16","Backend":{"Type":"vxlan"}}', []).findings, 'config-noncanonical')[0]!
+        .severity,
+      'warning',
+    ))
+  test('backend-udp', () =>
+    assert.equal(only(run('{"Network":"10.5.0.0/16"}', []).findings, 'backend-udp')[0]!.severity, 'warning'))
 
   test('duplicate-public-ip names both subnets', () => {
-    const f = only(run(VXLAN, [kv('10.5.3.0-24', vx('10.0.2.15')), kv('10.5.9.0-24', vx('10.0.2.15')), kv('10.5.4.0-24', vx('192.168.1.4'))]).findings, 'duplicate-public-ip')
-    assert.deepEqual(f.map((x) => [x.severity, x.subjects]), [['error', ['10.5.3.0/24', '10.5.9.0/24']]])
+    const f = only(
+      run(VXLAN, [
+        kv('10.5.3.0-24', vx('10.0.2.15')),
+        kv('10.5.9.0-24', vx('10.0.2.15')),
+        kv('10.5.4.0-24', vx('192.168.1.4')),
+      ]).findings,
+      'duplicate-public-ip',
+    )
+    assert.deepEqual(
+      f.map((x) => [x.severity, x.subjects]),
+      [['error', ['10.5.3.0/24', '10.5.9.0/24']]],
+    )
   })
   for (const ip of ['10.0.2.15', '127.0.0.1', '169.254.3.4', '0.0.0.0', '224.0.0.1', '255.255.255.255']) {
     test(`suspicious-public-ip ${ip}`, () => {
       const f = only(run(VXLAN, [kv('10.5.3.0-24', vx(ip))]).findings, 'suspicious-public-ip')
-      assert.deepEqual(f.map((x) => x.subjects), [['10.5.3.0/24']])
+      assert.deepEqual(
+        f.map((x) => x.subjects),
+        [['10.5.3.0/24']],
+      )
       assert.match(f[0]!.hint, /--iface/)
     })
   }
-  test('public-ip-in-network', () => assert.deepEqual(only(run(VXLAN, [kv('10.5.3.0-24', vx('10.5.200.1'))]).findings, 'public-ip-in-network').map((x) => x.subjects), [['10.5.3.0/24']]))
+  test('public-ip-in-network', () =>
+    assert.deepEqual(
+      only(run(VXLAN, [kv('10.5.3.0-24', vx('10.5.200.1'))]).findings, 'public-ip-in-network').map((x) => x.subjects),
+      [['10.5.3.0/24']],
+    ))
   test('overlapping-leases', () => {
-    const f = only(run(VXLAN, [kv('10.5.4.0-22', vx('192.168.1.1')), kv('10.5.5.0-24', vx('192.168.1.2')), kv('10.5.9.0-24', vx('192.168.1.3'))]).findings, 'overlapping-leases')
-    assert.deepEqual(f.map((x) => x.subjects), [['10.5.4.0/22', '10.5.5.0/24']])
+    const f = only(
+      run(VXLAN, [
+        kv('10.5.4.0-22', vx('192.168.1.1')),
+        kv('10.5.5.0-24', vx('192.168.1.2')),
+        kv('10.5.9.0-24', vx('192.168.1.3')),
+      ]).findings,
+      'overlapping-leases',
+    )
+    assert.deepEqual(
+      f.map((x) => x.subjects),
+      [['10.5.4.0/22', '10.5.5.0/24']],
+    )
   })
-  test('misaligned-lease', () => assert.deepEqual(only(run(VXLAN, [kv('10.5.4.7-24', vx('192.168.1.1'))]).findings, 'misaligned-lease').map((x) => x.subjects), [['/coreos.com/network/subnets/10.5.4.7-24']]))
+  test('misaligned-lease', () =>
+    assert.deepEqual(
+      only(run(VXLAN, [kv('10.5.4.7-24', vx('192.168.1.1'))]).findings, 'misaligned-lease').map((x) => x.subjects),
+      [['/coreos.com/network/subnets/10.5.4.7-24']],
+    ))
   test('incompatible-lease names the node', () => {
     const f = only(run(VXLAN, [kv('10.5.4.0-25', vx('192.168.1.1'))]).findings, 'incompatible-lease')
     assert.equal(f[0]!.severity, 'warning')
     assert.match(f[0]!.message, /192\.168\.1\.1/)
   })
   test('malformed-lease: bad key and bad value', () => {
-    const f = only(run(VXLAN, [kv('10.5.4.0-24x', vx('192.168.1.1')), kv('10.5.5.0-24', '{"PublicIP":"nope"}')]).findings, 'malformed-lease')
-    assert.deepEqual(f.map((x) => x.subjects[0]), ['/coreos.com/network/subnets/10.5.4.0-24x', '/coreos.com/network/subnets/10.5.5.0-24'])
+    const f = only(
+      run(VXLAN, [kv('10.5.4.0-24x', vx('192.168.1.1')), kv('10.5.5.0-24', '{"PublicIP":"nope"}')]).findings,
+      'malformed-lease',
+    )
+    assert.deepEqual(
+      f.map((x) => x.subjects[0]),
+      ['/coreos.com/network/subnets/10.5.4.0-24x', '/coreos.com/network/subnets/10.5.5.0-24'],
+    )
   })
-  test('backend-mismatch', () => assert.deepEqual(only(run(VXLAN, [kv('10.5.4.0-24', '{"PublicIP":"192.168.1.1","PublicIPv6":null,"BackendType":"host-gw"}')]).findings, 'backend-mismatch').map((x) => x.subjects), [['10.5.4.0/24']]))
-  test('udp config and udp leases (no BackendType) match', () => assert.deepEqual(only(run('{"Network":"10.5.0.0/16"}', [kv('10.5.4.0-24', '{"PublicIP":"1.2.3.4","PublicIPv6":null}')]).findings, 'backend-mismatch'), []))
-  test('vni-mismatch', () => assert.deepEqual(only(run(VXLAN, [kv('10.5.4.0-24', vx('192.168.1.1', nextMac(), 2))]).findings, 'vni-mismatch').map((x) => x.severity), ['warning']))
-  test('duplicate-vtep-mac', () => assert.deepEqual(only(run(VXLAN, [kv('10.5.4.0-24', vx('192.168.1.1', 'aa:bb:cc:00:00:01')), kv('10.5.5.0-24', vx('192.168.1.2', 'AA:BB:CC:00:00:01'))]).findings, 'duplicate-vtep-mac').map((x) => x.subjects), [['10.5.4.0/24', '10.5.5.0/24']]))
+  test('backend-mismatch', () =>
+    assert.deepEqual(
+      only(
+        run(VXLAN, [kv('10.5.4.0-24', '{"PublicIP":"192.168.1.1","PublicIPv6":null,"BackendType":"host-gw"}')])
+          .findings,
+        'backend-mismatch',
+      ).map((x) => x.subjects),
+      [['10.5.4.0/24']],
+    ))
+  test('udp config and udp leases (no BackendType) match', () =>
+    assert.deepEqual(
+      only(
+        run('{"Network":"10.5.0.0/16"}', [kv('10.5.4.0-24', '{"PublicIP":"1.2.3.4","PublicIPv6":null}')]).findings,
+        'backend-mismatch',
+      ),
+      [],
+    ))
+  test('vni-mismatch', () =>
+    assert.deepEqual(
+      only(run(VXLAN, [kv('10.5.4.0-24', vx('192.168.1.1', nextMac(), 2))]).findings, 'vni-mismatch').map(
+        (x) => x.severity,
+      ),
+      ['warning'],
+    ))
+  test('duplicate-vtep-mac', () =>
+    assert.deepEqual(
+      only(
+        run(VXLAN, [
+          kv('10.5.4.0-24', vx('192.168.1.1', 'aa:bb:cc:00:00:01')),
+          kv('10.5.5.0-24', vx('192.168.1.2', 'AA:BB:CC:00:00:01')),
+        ]).findings,
+        'duplicate-vtep-mac',
+      ).map((x) => x.subjects),
+      [['10.5.4.0/24', '10.5.5.0/24']],
+    ))
   test('missed-renewal uses the TTLs and the margin', () => {
-    const f = only(run(VXLAN, [kv('10.5.4.0-24', vx('192.168.1.1'), '7'), kv('10.5.5.0-24', vx('192.168.1.2'), '8')], new Map([['7', 600], ['8', 80_000]])).findings, 'missed-renewal')
-    assert.deepEqual(f.map((x) => x.subjects), [['10.5.4.0/24']])
+    const f = only(
+      run(
+        VXLAN,
+        [kv('10.5.4.0-24', vx('192.168.1.1'), '7'), kv('10.5.5.0-24', vx('192.168.1.2'), '8')],
+        new Map([
+          ['7', 600],
+          ['8', 80_000],
+        ]),
+      ).findings,
+      'missed-renewal',
+    )
+    assert.deepEqual(
+      f.map((x) => x.subjects),
+      [['10.5.4.0/24']],
+    )
     assert.match(f[0]!.hint, /leases release --stale/)
     assert.deepEqual(only(run(VXLAN, [kv('10.5.4.0-24', vx('192.168.1.1'), '7')], null).findings, 'missed-renewal'), [])
   })
-  test('reservation', () => assert.deepEqual(only(run(VXLAN, [kv('10.5.4.0-24', vx('192.168.1.1'), '0')]).findings, 'reservation').map((x) => x.severity), ['info']))
+  test('reservation', () =>
+    assert.deepEqual(
+      only(run(VXLAN, [kv('10.5.4.0-24', vx('192.168.1.1'), '0')]).findings, 'reservation').map((x) => x.severity),
+      ['info'],
+    ))
   test('capacity: warning at 80 %, error at 95 %, hint names an accepted expand', () => {
-    const fill = (n: number) => Array.from({length: n}, (_, i) => kv(`10.5.${i + 1}.0-24`, vx(`192.168.${Math.floor(i / 200)}.${(i % 200) + 1}`)))
+    const fill = (n: number) =>
+      Array.from({length: n}, (_, i) => kv(`10.5.${i + 1}.0-24`, vx(`192.168.${Math.floor(i / 200)}.${(i % 200) + 1}`)))
     assert.deepEqual(only(run(VXLAN, fill(203)).findings, 'capacity'), [])
     assert.equal(only(run(VXLAN, fill(204)).findings, 'capacity')[0]!.severity, 'warning')
     const e = only(run(VXLAN, fill(243)).findings, 'capacity')[0]!
@@ -98,7 +215,10 @@ describe('doctor cluster checks: one fixture per check', () => {
     assert.match(e.hint, /flannelctl network expand --to 10\.4\.0\.0\/15/)
   })
   test('capacity hint never suggests an expand that expand would refuse', () => {
-    const fill = (node: string) => Array.from({length: 250}, (_, i) => kv(`10.5.${i + 1}.0-24`, vx(i === 0 ? node : `192.168.${Math.floor(i / 200)}.${(i % 200) + 1}`)))
+    const fill = (node: string) =>
+      Array.from({length: 250}, (_, i) =>
+        kv(`10.5.${i + 1}.0-24`, vx(i === 0 ? node : `192.168.${Math.floor(i / 200)}.${(i % 200) + 1}`)),
+      )
     // 10.6.0.1 is outside 10.4.0.0/15, so that one is accepted
     assert.match(only(run(VXLAN, fill('10.6.0.1')).findings, 'capacity')[0]!.hint, /--to 10\.4\.0\.0\/15 /)
     // 10.4.0.1 is inside every supernet of 10.5.0.0/16: no expand is suggested
@@ -106,14 +226,29 @@ describe('doctor cluster checks: one fixture per check', () => {
     assert.doesNotMatch(h, /network expand/)
     assert.match(h, /leases release --stale/)
   })
-  test('foreign-keys', () => assert.deepEqual(only(run(VXLAN, [kv('/coreos.com/network/net1/config', '{}')]).findings, 'foreign-keys').map((x) => x.subjects), [['/coreos.com/network/net1/config']]))
+  test('foreign-keys', () =>
+    assert.deepEqual(
+      only(run(VXLAN, [kv('/coreos.com/network/net1/config', '{}')]).findings, 'foreign-keys').map((x) => x.subjects),
+      [['/coreos.com/network/net1/config']],
+    ))
 })
 
 describe('doctor node checks', () => {
-  const leases = [kv('10.5.1.0-24', vx('198.18.0.1', '02:00:00:00:01:01')), kv('10.5.2.0-24', vx('198.18.0.2', '02:00:00:00:02:02')), kv('10.5.3.0-24', vx('198.18.0.3', '02:00:00:00:03:03'))]
+  const leases = [
+    kv('10.5.1.0-24', vx('198.18.0.1', '02:00:00:00:01:01')),
+    kv('10.5.2.0-24', vx('198.18.0.2', '02:00:00:00:02:02')),
+    kv('10.5.3.0-24', vx('198.18.0.3', '02:00:00:00:03:03')),
+  ]
   const ctx = run(VXLAN, leases).context
   const ip = (s: string) => parseIPv4(s)!
-  const dev: LinkState = {name: 'flannel.1', mtu: 1450, mac: '02:00:00:00:01:01', up: true, vxlan: {id: 1, local: '198.18.0.1', port: 8472, learning: false, gbp: false}, addresses: [{ip: ip('10.5.1.0'), prefix: 32}]}
+  const dev: LinkState = {
+    name: 'flannel.1',
+    mtu: 1450,
+    mac: '02:00:00:00:01:01',
+    up: true,
+    vxlan: {id: 1, local: '198.18.0.1', port: 8472, learning: false, gbp: false},
+    addresses: [{ip: ip('10.5.1.0'), prefix: 32}],
+  }
   const routes: RouteEntry[] = [
     {dst: parseCidr4('198.18.0.0/24'), gateway: null, dev: 'eth0', onlink: false},
     {dst: parseCidr4('10.5.2.0/24'), gateway: ip('10.5.2.0'), dev: 'flannel.1', onlink: true},
@@ -127,33 +262,105 @@ describe('doctor node checks', () => {
     ifaceMtu: 1500,
     device: dev,
     routes,
-    neighs: [{ip: ip('10.5.2.0'), mac: '02:00:00:00:02:02', permanent: true}, {ip: ip('10.5.3.0'), mac: '02:00:00:00:03:03', permanent: true}],
-    fdb: [{mac: '02:00:00:00:02:02', dst: ip('198.18.0.2')}, {mac: '02:00:00:00:03:03', dst: ip('198.18.0.3')}],
+    neighs: [
+      {ip: ip('10.5.2.0'), mac: '02:00:00:00:02:02', permanent: true},
+      {ip: ip('10.5.3.0'), mac: '02:00:00:00:03:03', permanent: true},
+    ],
+    fdb: [
+      {mac: '02:00:00:00:02:02', dst: ip('198.18.0.2')},
+      {mac: '02:00:00:00:03:03', dst: ip('198.18.0.3')},
+    ],
     ipForward: true,
   }
   const check = (o: Partial<NodeObservation>) => nodeChecks({...healthy, ...o}, ctx)
 
   test('a node as flanneld leaves it: no findings', () => assert.deepEqual(check({}), []))
   test('subnet-env-missing', () => assert.deepEqual(ids(check({subnetEnvText: null})), ['subnet-env-missing']))
-  test('subnet-env-invalid', () => assert.deepEqual(ids(check({subnetEnvText: 'FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_MTU=x\n'})).slice(0, 1), ['subnet-env-invalid']))
-  test('subnet-env-outside-network', () => assert.ok(ids(check({subnetEnvText: 'FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.9.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n'})).includes('subnet-env-outside-network')))
-  test('subnet-env-stale-network', () => assert.deepEqual(ids(check({subnetEnvText: 'FLANNEL_NETWORK=10.5.0.0/17\nFLANNEL_SUBNET=10.5.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n'})), ['subnet-env-stale-network']))
-  test('subnet-env-foreign', () => assert.ok(ids(check({subnetEnvText: 'FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.5.2.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n'})).includes('subnet-env-foreign')))
-  test('subnet-env-no-lease', () => assert.ok(ids(check({subnetEnvText: 'FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.5.77.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n'})).includes('subnet-env-no-lease')))
+  test('subnet-env-invalid', () =>
+    assert.deepEqual(ids(check({subnetEnvText: 'FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_MTU=x\n'})).slice(0, 1), [
+      'subnet-env-invalid',
+    ]))
+  test('subnet-env-outside-network', () =>
+    assert.ok(
+      ids(
+        check({
+          subnetEnvText:
+            'FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.9.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n',
+        }),
+      ).includes('subnet-env-outside-network'),
+    ))
+  test('subnet-env-stale-network', () =>
+    assert.deepEqual(
+      ids(
+        check({
+          subnetEnvText:
+            'FLANNEL_NETWORK=10.5.0.0/17\nFLANNEL_SUBNET=10.5.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n',
+        }),
+      ),
+      ['subnet-env-stale-network'],
+    ))
+  test('subnet-env-foreign', () =>
+    assert.ok(
+      ids(
+        check({
+          subnetEnvText:
+            'FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.5.2.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n',
+        }),
+      ).includes('subnet-env-foreign'),
+    ))
+  test('subnet-env-no-lease', () =>
+    assert.ok(
+      ids(
+        check({
+          subnetEnvText:
+            'FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.5.77.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n',
+        }),
+      ).includes('subnet-env-no-lease'),
+    ))
   test('device-missing', () => assert.deepEqual(ids(check({device: null})), ['device-missing']))
   test('device-mtu', () => assert.deepEqual(ids(check({device: {...dev, mtu: 1500}})), ['device-mtu']))
-  test('device-address', () => assert.deepEqual(ids(check({device: {...dev, addresses: [{ip: ip('10.5.1.0'), prefix: 16}]}})), ['device-address']))
-  test('device-local-ip', () => assert.deepEqual(ids(check({device: {...dev, vxlan: {...dev.vxlan!, local: '10.0.2.15'}}})), ['device-local-ip']))
-  test('route-missing', () => assert.deepEqual(check({routes: routes.filter((r) => r.dst?.ip !== ip('10.5.3.0'))}).map((f) => [f.id, f.subjects[0]]), [['route-missing', '10.5.3.0/24']]))
-  test('neigh-missing', () => assert.deepEqual(check({neighs: healthy.neighs.slice(1)}).map((f) => [f.id, f.subjects[0]]), [['neigh-missing', '10.5.2.0/24']]))
-  test('fdb-missing (a stale MAC counts as missing)', () => assert.deepEqual(check({fdb: [{mac: '02:00:00:00:02:99', dst: ip('198.18.0.2')}, healthy.fdb[1]!]}).map((f) => [f.id, f.subjects[0]]), [['fdb-missing', '10.5.2.0/24']]))
-  test('route-stale', () => assert.deepEqual(check({routes: [...routes, {dst: parseCidr4('10.5.9.0/24'), gateway: ip('10.5.9.0'), dev: 'flannel.1', onlink: true}]}).map((f) => [f.id, f.severity]), [['route-stale', 'warning']]))
+  test('device-address', () =>
+    assert.deepEqual(ids(check({device: {...dev, addresses: [{ip: ip('10.5.1.0'), prefix: 16}]}})), ['device-address']))
+  test('device-local-ip', () =>
+    assert.deepEqual(ids(check({device: {...dev, vxlan: {...dev.vxlan!, local: '10.0.2.15'}}})), ['device-local-ip']))
+  test('route-missing', () =>
+    assert.deepEqual(
+      check({routes: routes.filter((r) => r.dst?.ip !== ip('10.5.3.0'))}).map((f) => [f.id, f.subjects[0]]),
+      [['route-missing', '10.5.3.0/24']],
+    ))
+  test('neigh-missing', () =>
+    assert.deepEqual(
+      check({neighs: healthy.neighs.slice(1)}).map((f) => [f.id, f.subjects[0]]),
+      [['neigh-missing', '10.5.2.0/24']],
+    ))
+  test('fdb-missing (a stale MAC counts as missing)', () =>
+    assert.deepEqual(
+      check({fdb: [{mac: '02:00:00:00:02:99', dst: ip('198.18.0.2')}, healthy.fdb[1]!]}).map((f) => [
+        f.id,
+        f.subjects[0],
+      ]),
+      [['fdb-missing', '10.5.2.0/24']],
+    ))
+  test('route-stale', () =>
+    assert.deepEqual(
+      check({
+        routes: [...routes, {dst: parseCidr4('10.5.9.0/24'), gateway: ip('10.5.9.0'), dev: 'flannel.1', onlink: true}],
+      }).map((f) => [f.id, f.severity]),
+      [['route-stale', 'warning']],
+    ))
   test('ip-forward-off', () => assert.deepEqual(ids(check({ipForward: false})), ['ip-forward-off']))
   test('DirectRouting: peers on the connected segment want a route via their PublicIP only', () => {
     const dr = run('{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan","DirectRouting":true}}', leases).context
-    const direct: RouteEntry[] = [routes[0]!, {dst: parseCidr4('10.5.2.0/24'), gateway: ip('198.18.0.2'), dev: 'eth0', onlink: false}, {dst: parseCidr4('10.5.3.0/24'), gateway: ip('198.18.0.3'), dev: 'eth0', onlink: false}]
+    const direct: RouteEntry[] = [
+      routes[0]!,
+      {dst: parseCidr4('10.5.2.0/24'), gateway: ip('198.18.0.2'), dev: 'eth0', onlink: false},
+      {dst: parseCidr4('10.5.3.0/24'), gateway: ip('198.18.0.3'), dev: 'eth0', onlink: false},
+    ]
     assert.deepEqual(nodeChecks({...healthy, routes: direct, neighs: [], fdb: []}, dr), [])
-    assert.deepEqual(nodeChecks({...healthy, routes: direct.slice(0, 2), neighs: [], fdb: []}, dr).map((f) => [f.id, f.subjects[0]]), [['route-missing', '10.5.3.0/24']])
+    assert.deepEqual(
+      nodeChecks({...healthy, routes: direct.slice(0, 2), neighs: [], fdb: []}, dr).map((f) => [f.id, f.subjects[0]]),
+      [['route-missing', '10.5.3.0/24']],
+    )
   })
 })
 
@@ -167,7 +374,14 @@ describe('doctor node checks: masquerade, forward policy, host-gw', () => {
     publicIP: ip('198.18.0.1'),
     publicIPSource: 'test',
     ifaceMtu: 1500,
-    device: {name: 'flannel.1', mtu: 1450, mac: '02:00:00:00:01:01', up: true, vxlan: {id: 1, local: '198.18.0.1', port: 8472, learning: false, gbp: false}, addresses: [{ip: ip('10.5.1.0'), prefix: 32}]},
+    device: {
+      name: 'flannel.1',
+      mtu: 1450,
+      mac: '02:00:00:00:01:01',
+      up: true,
+      vxlan: {id: 1, local: '198.18.0.1', port: 8472, learning: false, gbp: false},
+      addresses: [{ip: ip('10.5.1.0'), prefix: 32}],
+    },
     routes: [],
     neighs: [],
     fdb: [],
@@ -186,22 +400,61 @@ describe('doctor node checks: masquerade, forward policy, host-gw', () => {
   ]
   const check = (o: Partial<NodeObservation>) => nodeChecks({...base, ...o}, ctx).map((f) => f.id)
 
-  test('rules as flanneld installs them: no finding', () => assert.deepEqual(check({iptablesNat: golden.join('\n')}), []))
-  test('masq-rules-missing', () => assert.deepEqual(check({iptablesNat: golden.filter((_, i) => i !== 5).join('\n')}), ['masq-rules-missing']))
+  test('rules as flanneld installs them: no finding', () =>
+    assert.deepEqual(check({iptablesNat: golden.join('\n')}), []))
+  test('masq-rules-missing', () =>
+    assert.deepEqual(check({iptablesNat: golden.filter((_, i) => i !== 5).join('\n')}), ['masq-rules-missing']))
   test('masq-rules-stale (rules for the pre-expansion Network left behind)', () =>
-    assert.deepEqual(check({iptablesNat: [...golden, '-A FLANNEL-POSTRTG -s 10.5.0.0/17 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully'].join('\n')}), ['masq-rules-stale']))
+    assert.deepEqual(
+      check({
+        iptablesNat: [
+          ...golden,
+          '-A FLANNEL-POSTRTG -s 10.5.0.0/17 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
+        ].join('\n'),
+      }),
+      ['masq-rules-stale'],
+    ))
   test('FLANNEL_IPMASQ=false: masquerade rules are not expected', () =>
-    assert.deepEqual(check({iptablesNat: '', subnetEnvText: base.subnetEnvText!.replace('IPMASQ=true', 'IPMASQ=false')}), []))
+    assert.deepEqual(
+      check({iptablesNat: '', subnetEnvText: base.subnetEnvText!.replace('IPMASQ=true', 'IPMASQ=false')}),
+      [],
+    ))
   test('forward-policy-drop without flannel ACCEPT rules, none with them', () => {
-    assert.deepEqual(check({iptablesNat: golden.join('\n'), iptablesFilter: '-P INPUT ACCEPT\n-P FORWARD DROP\n-P OUTPUT ACCEPT'}), ['forward-policy-drop'])
-    const withFwd = '-P FORWARD DROP\n-N FLANNEL-FWD\n-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD\n-A FLANNEL-FWD -s 10.5.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT'
+    assert.deepEqual(
+      check({iptablesNat: golden.join('\n'), iptablesFilter: '-P INPUT ACCEPT\n-P FORWARD DROP\n-P OUTPUT ACCEPT'}),
+      ['forward-policy-drop'],
+    )
+    const withFwd =
+      '-P FORWARD DROP\n-N FLANNEL-FWD\n-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD\n-A FLANNEL-FWD -s 10.5.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT'
     assert.deepEqual(check({iptablesNat: golden.join('\n'), iptablesFilter: withFwd}), [])
   })
   test('host-gw: a peer behind a router is unreachable; a missing route is reported', () => {
     const hg = (a: string) => `{"PublicIP":"${a}","PublicIPv6":null,"BackendType":"host-gw"}`
-    const hctx = run('{"Network":"10.5.0.0/16","Backend":{"Type":"host-gw"}}', [kv('10.5.1.0-24', hg('198.18.0.1')), kv('10.5.2.0-24', hg('198.18.0.2')), kv('10.5.3.0-24', hg('198.18.1.3'))]).context
-    const routes: RouteEntry[] = [{dst: null, gateway: ip('198.18.0.254'), dev: 'eth0', onlink: false}, {dst: parseCidr4('198.18.0.0/24'), gateway: null, dev: 'eth0', onlink: false}]
-    const fs = nodeChecks({...base, subnetEnvText: base.subnetEnvText!.replace('IPMASQ=true', 'IPMASQ=false'), device: null, ifaceName: 'eth0', routes}, hctx)
-    assert.deepEqual(fs.map((f) => [f.id, f.subjects[0]]), [['hostgw-peer-unreachable', '10.5.3.0/24'], ['route-missing', '10.5.2.0/24']])
+    const hctx = run('{"Network":"10.5.0.0/16","Backend":{"Type":"host-gw"}}', [
+      kv('10.5.1.0-24', hg('198.18.0.1')),
+      kv('10.5.2.0-24', hg('198.18.0.2')),
+      kv('10.5.3.0-24', hg('198.18.1.3')),
+    ]).context
+    const routes: RouteEntry[] = [
+      {dst: null, gateway: ip('198.18.0.254'), dev: 'eth0', onlink: false},
+      {dst: parseCidr4('198.18.0.0/24'), gateway: null, dev: 'eth0', onlink: false},
+    ]
+    const fs = nodeChecks(
+      {
+        ...base,
+        subnetEnvText: base.subnetEnvText!.replace('IPMASQ=true', 'IPMASQ=false'),
+        device: null,
+        ifaceName: 'eth0',
+        routes,
+      },
+      hctx,
+    )
+    assert.deepEqual(
+      fs.map((f) => [f.id, f.subjects[0]]),
+      [
+        ['hostgw-peer-unreachable', '10.5.3.0/24'],
+        ['route-missing', '10.5.2.0/24'],
+      ],
+    )
   })
 })

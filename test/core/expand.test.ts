@@ -33,7 +33,11 @@ describe('network expand planning', () => {
       configText: '{"Network":"10.0.0.0/23","Backend":{"Type":"vxlan"}}',
       to: '10.0.0.0/22',
       serviceCidrs: [],
-      leases: leases([['10.0.0.128-25', '192.168.1.1'], ['10.0.1.0-25', '192.168.1.2'], ['10.0.1.128-25', '192.168.1.3']]),
+      leases: leases([
+        ['10.0.0.128-25', '192.168.1.1'],
+        ['10.0.1.0-25', '192.168.1.2'],
+        ['10.0.1.128-25', '192.168.1.3'],
+      ]),
     })
     assert.equal(p.nextText, '{"Network":"10.0.0.0/22","SubnetLen":25,"Backend":{"Type":"vxlan"}}')
     assert.equal(p.next.effective.ipv4!.subnetLen, 25)
@@ -43,7 +47,12 @@ describe('network expand planning', () => {
   })
 
   test('the seed case 11.0.0.0/16 -> 11.0.0.0/8: capacity 255 -> 65535', () => {
-    const p = planExpand({configText: '{"Network":"11.0.0.0/16","Backend":{"Type":"vxlan"}}', to: '11.0.0.0/8', serviceCidrs: [], leases: leases([['11.0.1.0-24', '192.168.1.1']])})
+    const p = planExpand({
+      configText: '{"Network":"11.0.0.0/16","Backend":{"Type":"vxlan"}}',
+      to: '11.0.0.0/8',
+      serviceCidrs: [],
+      leases: leases([['11.0.1.0-24', '192.168.1.1']]),
+    })
     assert.equal(p.capacity.before.total, 255)
     assert.equal(p.capacity.after.total, 65535)
     assert.equal(p.capacity.after.used, 1)
@@ -51,7 +60,8 @@ describe('network expand planning', () => {
   })
 
   test('every other stored field is kept, including unknown keys and other spellings', () => {
-    const text = '{"network": "10.5.0.0/16", "Backend": {"Type": "vxlan", "VNI": 4}, "EnableIPv6": false, "Custom": {"a": [1, 2]}, "Network": "10.5.0.0/16"}'
+    const text =
+      '{"network": "10.5.0.0/16", "Backend": {"Type": "vxlan", "VNI": 4}, "EnableIPv6": false, "Custom": {"a": [1, 2]}, "Network": "10.5.0.0/16"}'
     assert.equal(
       rewriteConfig(text, {network: '10.4.0.0/15', subnetLen: 24}),
       '{"Network":"10.4.0.0/15","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":4},"EnableIPv6":false,"Custom":{"a":[1,2]}}',
@@ -59,38 +69,83 @@ describe('network expand planning', () => {
   })
 
   test('explicit SubnetMin/SubnetMax are kept and the plan says capacity will not grow', () => {
-    const p = planExpand({configText: '{"Network":"10.5.0.0/16","SubnetMin":"10.5.10.0","SubnetMax":"10.5.20.0"}', to: '10.4.0.0/15', serviceCidrs: [], leases: []})
+    const p = planExpand({
+      configText: '{"Network":"10.5.0.0/16","SubnetMin":"10.5.10.0","SubnetMax":"10.5.20.0"}',
+      to: '10.4.0.0/15',
+      serviceCidrs: [],
+      leases: [],
+    })
     assert.equal(p.rangeKeptExplicit, true)
     assert.equal(p.capacity.before.total, p.capacity.after.total)
     assert.match(p.followUps[0]!, /capacity does not grow/)
-    const wider = planExpand({configText: '{"Network":"10.5.0.0/16","SubnetMin":"10.5.10.0","SubnetMax":"10.5.20.0"}', to: '10.4.0.0/15', serviceCidrs: [], subnetMax: '10.5.255.0', leases: []})
+    const wider = planExpand({
+      configText: '{"Network":"10.5.0.0/16","SubnetMin":"10.5.10.0","SubnetMax":"10.5.20.0"}',
+      to: '10.4.0.0/15',
+      serviceCidrs: [],
+      subnetMax: '10.5.255.0',
+      leases: [],
+    })
     assert.equal(wider.capacity.after.total, 246)
   })
 
   const base = '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}'
   test('refuses a network that does not strictly contain the old one', () => {
-    assert.match(refused(() => planExpand({configText: base, to: '10.5.0.0/16', serviceCidrs: [], leases: []})).message, /does not strictly contain/)
-    assert.match(refused(() => planExpand({configText: base, to: '10.6.0.0/15', serviceCidrs: [], leases: []})).message, /does not strictly contain/)
+    assert.match(
+      refused(() => planExpand({configText: base, to: '10.5.0.0/16', serviceCidrs: [], leases: []})).message,
+      /does not strictly contain/,
+    )
+    assert.match(
+      refused(() => planExpand({configText: base, to: '10.6.0.0/15', serviceCidrs: [], leases: []})).message,
+      /does not strictly contain/,
+    )
   })
   test('refuses another family and host bits', () => {
-    assert.match(refused(() => planExpand({configText: base, to: 'fd00::/8', serviceCidrs: [], leases: []})).message, /family cannot change/)
-    assert.match(refused(() => planExpand({configText: base, to: '10.5.0.1/15', serviceCidrs: [], leases: []})).message, /host bits set; write 10\.4\.0\.0\/15/)
+    assert.match(
+      refused(() => planExpand({configText: base, to: 'fd00::/8', serviceCidrs: [], leases: []})).message,
+      /family cannot change/,
+    )
+    assert.match(
+      refused(() => planExpand({configText: base, to: '10.5.0.1/15', serviceCidrs: [], leases: []})).message,
+      /host bits set; write 10\.4\.0\.0\/15/,
+    )
   })
   test('refuses node addresses inside the new network, naming them', () => {
-    const e = refused(() => planExpand({configText: base, to: '10.0.0.0/8', serviceCidrs: [], leases: leases([['10.5.1.0-24', '10.20.0.5']])}))
+    const e = refused(() =>
+      planExpand({
+        configText: base,
+        to: '10.0.0.0/8',
+        serviceCidrs: [],
+        leases: leases([['10.5.1.0-24', '10.20.0.5']]),
+      }),
+    )
     assert.match(e.message, /1 node address\(es\) lie inside 10\.0\.0\.0\/8.*10\.20\.0\.5 \(10\.5\.1\.0\/24\)/)
   })
   test('refuses an overlap with a service range', () => {
-    assert.match(refused(() => planExpand({configText: base, to: '10.0.0.0/8', serviceCidrs: ['10.96.0.0/12'], leases: []})).message, /overlaps the service range 10\.96\.0\.0\/12/)
+    assert.match(
+      refused(() => planExpand({configText: base, to: '10.0.0.0/8', serviceCidrs: ['10.96.0.0/12'], leases: []}))
+        .message,
+      /overlaps the service range 10\.96\.0\.0\/12/,
+    )
   })
   test('refuses when a lease would become incompatible, listing it', () => {
     const e = refused(() =>
-      planExpand({configText: '{"Network":"10.5.0.0/16","SubnetMax":"10.5.200.0"}', to: '10.4.0.0/15', subnetMax: '10.5.100.0', serviceCidrs: [], leases: leases([['10.5.150.0-24', '192.168.1.1']])}),
+      planExpand({
+        configText: '{"Network":"10.5.0.0/16","SubnetMax":"10.5.200.0"}',
+        to: '10.4.0.0/15',
+        subnetMax: '10.5.100.0',
+        serviceCidrs: [],
+        leases: leases([['10.5.150.0-24', '192.168.1.1']]),
+      }),
     )
     assert.match(e.message, /1 lease\(s\) would become incompatible.*10\.5\.150\.0\/24 \(192\.168\.1\.1\): outside/)
   })
   test('refuses an invalid stored config', () => {
-    assert.match(refused(() => planExpand({configText: '{"Network":"10.0.0.0/29"}', to: '10.0.0.0/8', serviceCidrs: [], leases: []})).message, /stored config is invalid/)
+    assert.match(
+      refused(() =>
+        planExpand({configText: '{"Network":"10.0.0.0/29"}', to: '10.0.0.0/8', serviceCidrs: [], leases: []}),
+      ).message,
+      /stored config is invalid/,
+    )
   })
 
   test('smallest expansion that reaches a wanted count', () => {

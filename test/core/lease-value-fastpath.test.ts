@@ -12,7 +12,17 @@ import {
   parseMAC,
 } from '../../src/core/lease-value.js'
 
-const IPS = ['192.168.1.12', '10.0.2.15', '0.0.0.0', '255.255.255.255', '192.168.01.12', '256.1.1.1', '1.2.3', '1.2.3.4.5', '1..2.3']
+const IPS = [
+  '192.168.1.12',
+  '10.0.2.15',
+  '0.0.0.0',
+  '255.255.255.255',
+  '192.168.01.12',
+  '256.1.1.1',
+  '1.2.3',
+  '1.2.3.4.5',
+  '1..2.3',
+]
 const BACKENDS = [
   '',
   ',"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}',
@@ -47,7 +57,14 @@ describe('lease value fast paths agree with the general decoders', () => {
 
   test('decodeVxlanData', () => {
     const vnis = ['0', '1', '4096', '16777215', '4294967295', '4294967296', '01', '-1', '1.5', '99999999999']
-    const macs = ['c6:d2:32:6f:8f:44', 'C6:D2:32:6F:8F:44', 'c6-d2-32-6f-8f-44', 'c6d2.326f.8f44', 'zz:d2:32:6f:8f:44', 'c6:d2:32:6f:8f']
+    const macs = [
+      'c6:d2:32:6f:8f:44',
+      'C6:D2:32:6F:8F:44',
+      'c6-d2-32-6f-8f-44',
+      'c6d2.326f.8f44',
+      'zz:d2:32:6f:8f:44',
+      'c6:d2:32:6f:8f',
+    ]
     for (const vni of vnis) {
       for (const mac of macs) {
         const text = `{"VNI":${vni},"VtepMAC":"${mac}"}`

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict'
 import {describe, test} from 'node:test'
 
 import {formatIPv4} from '../../src/core/ipv4.js'
-import {decodeLeaseAttrs, decodeVxlanData, encodeLeaseAttrs, encodeVxlanData, type LeaseAttrs} from '../../src/core/lease-value.js'
+import {
+  decodeLeaseAttrs,
+  decodeVxlanData,
+  encodeLeaseAttrs,
+  encodeVxlanData,
+  type LeaseAttrs,
+} from '../../src/core/lease-value.js'
 import {parseIPv6} from '../../src/core/ipv6.js'
 
 function decode(s: string): LeaseAttrs {
@@ -24,13 +30,31 @@ describe('lease value codec', () => {
   }
 
   test('udp lease (only PublicIP set) encodes exactly as registry_test.go asserts', () => {
-    assert.equal(encodeLeaseAttrs({publicIP: 0x01020304, publicIPv6: null, backendType: '', backendData: null, backendV6Data: null}), '{"PublicIP":"1.2.3.4","PublicIPv6":null}')
+    assert.equal(
+      encodeLeaseAttrs({
+        publicIP: 0x01020304,
+        publicIPv6: null,
+        backendType: '',
+        backendData: null,
+        backendV6Data: null,
+      }),
+      '{"PublicIP":"1.2.3.4","PublicIPv6":null}',
+    )
   })
 
   test('vxlan BackendData is a nested object in flanneld order', () => {
     const data = encodeVxlanData({vni: 1, vtepMAC: 'c6:d2:32:6f:8f:44'})
-    const v = encodeLeaseAttrs({publicIP: 0xc0a8010c, publicIPv6: null, backendType: 'vxlan', backendData: data, backendV6Data: null})
-    assert.equal(v, '{"PublicIP":"192.168.1.12","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}')
+    const v = encodeLeaseAttrs({
+      publicIP: 0xc0a8010c,
+      publicIPv6: null,
+      backendType: 'vxlan',
+      backendData: data,
+      backendV6Data: null,
+    })
+    assert.equal(
+      v,
+      '{"PublicIP":"192.168.1.12","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}',
+    )
   })
 
   test('Go semantics: case-insensitive keys, unknown keys ignored, last duplicate wins', () => {
@@ -41,7 +65,10 @@ describe('lease value codec', () => {
 
   test('BackendData with white space is re-compacted, HTML characters escaped as Go does', () => {
     const a = decode('{"PublicIP":"1.2.3.4","BackendType":"x","BackendData": { "a" : "<&>" , "b" : [ 1, 2 ] }}')
-    assert.equal(encodeLeaseAttrs(a), '{"PublicIP":"1.2.3.4","PublicIPv6":null,"BackendType":"x","BackendData":{"a":"\\u003c\\u0026\\u003e","b":[1,2]}}')
+    assert.equal(
+      encodeLeaseAttrs(a),
+      '{"PublicIP":"1.2.3.4","PublicIPv6":null,"BackendType":"x","BackendData":{"a":"\\u003c\\u0026\\u003e","b":[1,2]}}',
+    )
   })
 
   test('null value decodes to the zero lease (flanneld accepts it as PublicIP 0.0.0.0)', () => {
@@ -60,7 +87,10 @@ describe('lease value codec', () => {
     ['{"PublicIP":"fd00::1"}', 'invalid IPv4 address format'],
     ['{"PublicIP":null}', 'invalid IP address format'],
     ['{"PublicIP":"1.2.3.4","PublicIPv6":"nope"}', 'invalid IP address format'],
-    ['{"PublicIP":"1.2.3.4","BackendType":7}', 'json: cannot unmarshal number 7 into Go struct field LeaseAttrs.BackendType of type string'],
+    [
+      '{"PublicIP":"1.2.3.4","BackendType":7}',
+      'json: cannot unmarshal number 7 into Go struct field LeaseAttrs.BackendType of type string',
+    ],
     ['[1]', 'json: cannot unmarshal array into Go value of type lease.LeaseAttrs'],
     ['{"PublicIP":"1.2.3.4"', 'unexpected end of JSON input'],
     ['{"PublicIP":"1.2.3.4"} x', "invalid character 'x' after top-level value"],
@@ -81,7 +111,7 @@ describe('lease value codec', () => {
   })
 
   test('IPv6 parser agrees with Go on forms', () => {
-    assert.equal(parseIPv6('fd00::10'), 0xfd00n << 112n | 0x10n)
+    assert.equal(parseIPv6('fd00::10'), (0xfd00n << 112n) | 0x10n)
     assert.equal(parseIPv6('::'), 0n)
     assert.equal(parseIPv6('1::2::3'), null)
     assert.equal(parseIPv6('::ffff:1.2.3.4'), (0xffffn << 32n) | 0x01020304n)

@@ -10,7 +10,14 @@ import {parseEtcdctlSnapshot} from '../../src/core/snapshot.js'
 import {renderSubnetEnv} from '../../src/core/subnet-env.js'
 import {parseSubnetKey} from '../../src/core/subnet-key.js'
 
-const kv = (key: string, value: string, lease = '0'): RawKV => ({key, value, createRevision: '2', modRevision: '3', version: '1', lease})
+const kv = (key: string, value: string, lease = '0'): RawKV => ({
+  key,
+  value,
+  createRevision: '2',
+  modRevision: '3',
+  version: '1',
+  lease,
+})
 const cidr = (s: string) => parseCidr4(s)!
 
 function resolved(text: string) {
@@ -29,10 +36,25 @@ describe('key layout', () => {
 
   test('classify: config, subnets as flannel lists them (no trailing slash), foreign keys', () => {
     const l = keyLayout('/coreos.com/network')
-    const s = classifyKeys(l, [kv('/coreos.com/network/config', '{}'), kv('/coreos.com/network/subnets/10.5.1.0-24', '{}'), kv('/coreos.com/network/subnetsX/1.2.3.0-24', '{}'), kv('/coreos.com/network/net1/config', '{}')], '9')
+    const s = classifyKeys(
+      l,
+      [
+        kv('/coreos.com/network/config', '{}'),
+        kv('/coreos.com/network/subnets/10.5.1.0-24', '{}'),
+        kv('/coreos.com/network/subnetsX/1.2.3.0-24', '{}'),
+        kv('/coreos.com/network/net1/config', '{}'),
+      ],
+      '9',
+    )
     assert.equal(s.config?.key, '/coreos.com/network/config')
-    assert.deepEqual(s.subnets.map((k) => k.key), ['/coreos.com/network/subnets/10.5.1.0-24', '/coreos.com/network/subnetsX/1.2.3.0-24'])
-    assert.deepEqual(s.foreign.map((k) => k.key), ['/coreos.com/network/net1/config'])
+    assert.deepEqual(
+      s.subnets.map((k) => k.key),
+      ['/coreos.com/network/subnets/10.5.1.0-24', '/coreos.com/network/subnetsX/1.2.3.0-24'],
+    )
+    assert.deepEqual(
+      s.foreign.map((k) => k.key),
+      ['/coreos.com/network/net1/config'],
+    )
   })
 })
 
@@ -40,15 +62,24 @@ describe('decodeLeases', () => {
   test('sorted numerically, malformed kept apart with the reason', () => {
     const {leases, malformed} = decodeLeases([
       kv('/p/subnets/10.5.10.0-24', '{"PublicIP":"1.1.1.10"}', '77'),
-      kv('/p/subnets/10.5.9.0-24', '{"PublicIP":"1.1.1.9","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:ff"}}'),
+      kv(
+        '/p/subnets/10.5.9.0-24',
+        '{"PublicIP":"1.1.1.9","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:ff"}}',
+      ),
       kv('/p/subnets/garbage', '{}'),
       kv('/p/subnets/10.5.11.0-24', 'not json'),
     ])
-    assert.deepEqual(leases.map((l) => l.key), ['/p/subnets/10.5.9.0-24', '/p/subnets/10.5.10.0-24'])
+    assert.deepEqual(
+      leases.map((l) => l.key),
+      ['/p/subnets/10.5.9.0-24', '/p/subnets/10.5.10.0-24'],
+    )
     assert.equal(leases[0]!.reserved, true)
     assert.equal(leases[1]!.reserved, false)
     assert.deepEqual(leases[0]!.vxlan, {vni: 1, vtepMAC: 'aa:bb:cc:dd:ee:ff'})
-    assert.deepEqual(malformed.map((m) => m.key), ['/p/subnets/garbage', '/p/subnets/10.5.11.0-24'])
+    assert.deepEqual(
+      malformed.map((m) => m.key),
+      ['/p/subnets/garbage', '/p/subnets/10.5.11.0-24'],
+    )
     assert.match(malformed[0]!.error, /failed to parse subnet key/)
     assert.match(malformed[1]!.error, /^error decoding subnet lease JSON: invalid character 'o' in literal null/)
   })
@@ -57,16 +88,23 @@ describe('decodeLeases', () => {
 describe('compatibility (isSubnetConfigCompat)', () => {
   const {config, effective} = resolved('{"Network":"10.3.0.0/16","SubnetMin":"10.3.1.0","SubnetMax":"10.3.25.0"}')
   const sk = (s: string) => parseSubnetKey(s)!
-  test('inside range and of SubnetLen', () => assert.equal(isLeaseCompatible(config, effective, sk('10.3.25.0-24')), true))
+  test('inside range and of SubnetLen', () =>
+    assert.equal(isLeaseCompatible(config, effective, sk('10.3.25.0-24')), true))
   test('outside range', () => assert.equal(isLeaseCompatible(config, effective, sk('10.3.31.0-24')), false))
   test('other prefix length', () => assert.equal(isLeaseCompatible(config, effective, sk('10.3.2.0-25')), false))
-  test('a dual-stack key is incompatible while IPv6 is off', () => assert.equal(isLeaseCompatible(config, effective, sk('10.3.2.0-24&fc00::-64')), false))
+  test('a dual-stack key is incompatible while IPv6 is off', () =>
+    assert.equal(isLeaseCompatible(config, effective, sk('10.3.2.0-24&fc00::-64')), false))
 })
 
 describe('capacity', () => {
   const {effective} = resolved('{"Network":"10.5.0.0/16"}')
   test('counts slots any key overlaps, inside the range only', () => {
-    const c = capacity(effective.ipv4!, [cidr('10.5.1.0/24'), cidr('10.5.2.0/24'), cidr('10.5.0.0/24'), cidr('10.6.0.0/24')])
+    const c = capacity(effective.ipv4!, [
+      cidr('10.5.1.0/24'),
+      cidr('10.5.2.0/24'),
+      cidr('10.5.0.0/24'),
+      cidr('10.6.0.0/24'),
+    ])
     assert.deepEqual(c, {total: 255, used: 2, free: 253, utilization: 0.0078})
   })
   test('a shorter-prefix key blocks every slot it covers; duplicates count once', () => {
@@ -86,7 +124,10 @@ describe('durations and TTLs', () => {
     assert.equal(parseDuration('1h30m', '--x'), 5_400_000)
     assert.equal(parseDuration('250ms', '--x'), 250)
     assert.equal(parseDuration('10', '--x'), 10_000)
-    assert.throws(() => parseDuration('5 parsecs', '--dial-timeout'), /invalid duration for --dial-timeout: "5 parsecs"/)
+    assert.throws(
+      () => parseDuration('5 parsecs', '--dial-timeout'),
+      /invalid duration for --dial-timeout: "5 parsecs"/,
+    )
   })
   test('format', () => {
     assert.equal(formatTtl(86_399), '23h59m')
@@ -111,10 +152,15 @@ describe('etcdctl snapshot', () => {
 describe('subnet.env', () => {
   test('vxlan on a 1500-byte NIC', () => {
     const {effective} = resolved('{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}')
-    assert.equal(renderSubnetEnv({effective, subnet: cidr('10.5.72.0/24'), ipv6Subnet: null, mtu: 1450, ipMasq: false}), 'FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.5.72.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n')
+    assert.equal(
+      renderSubnetEnv({effective, subnet: cidr('10.5.72.0/24'), ipv6Subnet: null, mtu: 1450, ipMasq: false}),
+      'FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.5.72.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n',
+    )
   })
   test('dual stack (Documentation/configuration.md)', () => {
-    const {effective} = resolved('{"Network":"10.42.0.0/16","EnableIPv6":true,"IPv6Network":"2001:cafe:42::/56","Backend":{"Type":"vxlan"}}')
+    const {effective} = resolved(
+      '{"Network":"10.42.0.0/16","EnableIPv6":true,"IPv6Network":"2001:cafe:42::/56","Backend":{"Type":"vxlan"}}',
+    )
     const k = parseSubnetKey('10.42.0.0-24&2001:cafe:42::-64')!
     assert.equal(
       renderSubnetEnv({effective, subnet: k.subnet, ipv6Subnet: k.ipv6Subnet, mtu: 1450, ipMasq: true}),

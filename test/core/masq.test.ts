@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict'
 import {describe, test} from 'node:test'
 
-import {deletePayload, forwardRules, masqRules, missingRules, nftScript, restorePayload, ruleLine, supportsRandomFully} from '../../src/core/masq.js'
+import {
+  deletePayload,
+  forwardRules,
+  masqRules,
+  missingRules,
+  nftScript,
+  restorePayload,
+  ruleLine,
+  supportsRandomFully,
+} from '../../src/core/masq.js'
 import {parseCidr4} from '../../src/core/ipv4.js'
 
 const N = parseCidr4('10.244.0.0/16')!
@@ -21,7 +30,10 @@ describe("flanneld's masquerade and forward rules (e2e/rules.go golden)", () => 
   })
 
   test('without --random-fully support', () => {
-    assert.equal(ruleLine(masqRules(N, S, false).at(-1)!), '-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j MASQUERADE')
+    assert.equal(
+      ruleLine(masqRules(N, S, false).at(-1)!),
+      '-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j MASQUERADE',
+    )
   })
 
   test('iptables -S forward lines', () => {
@@ -58,7 +70,11 @@ describe("flanneld's masquerade and forward rules (e2e/rules.go golden)", () => 
 
   test('missing rules are found from iptables -S output', () => {
     const rules = masqRules(N, S, true)
-    const saved = ['-P POSTROUTING ACCEPT', '-N FLANNEL-POSTRTG', ...rules.map(ruleLine).filter((_, i) => i !== 3)].join('\n')
+    const saved = [
+      '-P POSTROUTING ACCEPT',
+      '-N FLANNEL-POSTRTG',
+      ...rules.map(ruleLine).filter((_, i) => i !== 3),
+    ].join('\n')
     assert.deepEqual(missingRules(rules, saved), [rules[3]])
   })
 

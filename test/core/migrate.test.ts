@@ -7,7 +7,8 @@ import {planMigration, v2DeleteCommand, verifyMigration} from '../../src/core/mi
 
 const layout = keyLayout('/coreos.com/network')
 const CFG = '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}'
-const val = (n: number) => `{"PublicIP":"192.168.1.${n}","BackendType":"vxlan","BackendData":{"VtepMAC":"c6:d2:32:6f:8f:${String(n).padStart(2, '0')}"}}`
+const val = (n: number) =>
+  `{"PublicIP":"192.168.1.${n}","BackendType":"vxlan","BackendData":{"VtepMAC":"c6:d2:32:6f:8f:${String(n).padStart(2, '0')}"}}`
 const sub = (n: number) => `/coreos.com/network/subnets/10.5.${n}.0-24`
 
 function kv(key: string, value: string, lease = '0', mod = '3'): RawKV {
@@ -48,7 +49,11 @@ describe('migrate planning', () => {
   })
 
   test('a v3 key with the same value is skipped (whatever its lease), a different value is a conflict', () => {
-    const plan = planMigration({v2, v2Ttls, v3: snap(kv(sub(12), val(12), '777'), kv(sub(20), val(99)), kv('/coreos.com/network/config', CFG))})
+    const plan = planMigration({
+      v2,
+      v2Ttls,
+      v3: snap(kv(sub(12), val(12), '777'), kv(sub(20), val(99)), kv('/coreos.com/network/config', CFG)),
+    })
     assert.deepEqual(
       plan.items.map((p) => [p.key, p.action]),
       [
@@ -84,15 +89,35 @@ describe('migrate verification', () => {
     assert.match(d[0]!.problem, /missing in v3/)
     assert.match(d[1]!.problem, /remaining TTL differs: v2 1000 s, v3 900 s/)
     assert.match(d[2]!.problem, /no TTL \(a reservation\) but the v3 key has etcd lease 56/)
-    const noLease = verifyMigration({...base, v3: snap(kv('/coreos.com/network/config', CFG), kv(sub(2), val(2)), kv(sub(20), val(20))), v3Ttls: new Map()})
+    const noLease = verifyMigration({
+      ...base,
+      v3: snap(kv('/coreos.com/network/config', CFG), kv(sub(2), val(2)), kv(sub(20), val(20))),
+      v3Ttls: new Map(),
+    })
     assert.match(noLease[0]!.problem, /v2 has a TTL of 1000 s but the v3 key has no lease/)
-    const changed = verifyMigration({...base, v3: snap(kv('/coreos.com/network/config', '{}'), kv(sub(2), val(2), '55'), kv(sub(20), val(20))), v3Ttls: new Map([['55', 1000]])})
-    assert.deepEqual(changed.map((x) => x.problem), ['value differs: v2 "{\\"Network\\":\\"10.5.0.0/16\\",\\"Backend\\":{\\"Type\\":\\"vxlan\\"}}", v3 "{}"'])
+    const changed = verifyMigration({
+      ...base,
+      v3: snap(kv('/coreos.com/network/config', '{}'), kv(sub(2), val(2), '55'), kv(sub(20), val(20))),
+      v3Ttls: new Map([['55', 1000]]),
+    })
+    assert.deepEqual(
+      changed.map((x) => x.problem),
+      ['value differs: v2 "{\\"Network\\":\\"10.5.0.0/16\\",\\"Backend\\":{\\"Type\\":\\"vxlan\\"}}", v3 "{}"'],
+    )
   })
 
   test('keys not created by this run are compared by value only; keys kept by --force not at all', () => {
     const v3 = snap(kv('/coreos.com/network/config', '{}'), kv(sub(2), val(2), '77'), kv(sub(20), val(20), '78'))
-    assert.deepEqual(verifyMigration({...base, created: new Set(), kept: new Set(['/coreos.com/network/config']), v3, v3Ttls: new Map()}), [])
+    assert.deepEqual(
+      verifyMigration({
+        ...base,
+        created: new Set(),
+        kept: new Set(['/coreos.com/network/config']),
+        v3,
+        v3Ttls: new Map(),
+      }),
+      [],
+    )
   })
 })
 

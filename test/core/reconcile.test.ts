@@ -19,7 +19,11 @@ const kv = (seg: string, pub: string, mac: string): RawKV => ({
 const underlay: RouteEntry[] = [{dst: parseCidr4('198.18.0.0/24'), gateway: null, dev: 'eth0', onlink: false}]
 
 describe('vxlan sync planning', () => {
-  const {leases} = decodeLeases([kv('198.19.1.0-24', '198.18.0.1', '02:00:00:00:00:01'), kv('198.19.2.0-24', '198.18.0.2', '02:00:00:00:00:02'), kv('198.19.3.0-24', '198.18.0.3', '02:00:00:00:00:03')])
+  const {leases} = decodeLeases([
+    kv('198.19.1.0-24', '198.18.0.1', '02:00:00:00:00:01'),
+    kv('198.19.2.0-24', '198.18.0.2', '02:00:00:00:00:02'),
+    kv('198.19.3.0-24', '198.18.0.3', '02:00:00:00:00:03'),
+  ])
   const peers = desiredPeers(leases, parseCidr4('198.19.1.0/24'), false, underlay)
 
   test('from nothing: FDB first, then neighbours before routes', () => {
@@ -61,7 +65,10 @@ describe('vxlan sync planning', () => {
   test('DirectRouting: a peer on the connected segment gets a plain route and nothing on the device', () => {
     const direct = desiredPeers(leases, parseCidr4('198.19.1.0/24'), true, underlay)
     const plan = planSync(direct, {routes: underlay, neighs: [], fdb: []}, 'flannel.1', N)
-    assert.deepEqual([plan.bridge, plan.ip], [[], ['route replace 198.19.2.0/24 via 198.18.0.2', 'route replace 198.19.3.0/24 via 198.18.0.3']])
+    assert.deepEqual(
+      [plan.bridge, plan.ip],
+      [[], ['route replace 198.19.2.0/24 via 198.18.0.2', 'route replace 198.19.3.0/24 via 198.18.0.3']],
+    )
     assert.equal(ip('198.18.0.2') > 0, true)
   })
 })

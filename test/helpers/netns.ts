@@ -32,7 +32,7 @@ function sh(cmd: string, args: string[]): string {
     return execFileSync(cmd, args, {encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']})
   } catch (error) {
     const e = error as {stderr?: string; message: string}
-    throw new Error(`${cmd} ${args.join(' ')}: ${e.stderr?.trim() || e.message}`)
+    throw new Error(`${cmd} ${args.join(' ')}: ${e.stderr?.trim() || e.message}`, {cause: error})
   }
 }
 

@@ -1,4 +1,4 @@
-// Shared topology for the agent end-to-end tests (test/agent/*-e2e.test.ts): the real kernel and a real etcd, in network
+// Shared topology for the agent end-to-end tests (test/agent/*.e2e.test.ts): the real kernel and a real etcd, in network
 // namespaces a test creates and always removes. A bridge namespace holds the L2 segments (br0 = underlay 198.18.0.0/24,
 // more on request), an etcd namespace sits on br0 at 198.18.0.100, node namespaces run `flannelctl agent`, each with a
 // pod namespace on a veth. Only 198.18.0.0/15 addresses are used.
@@ -33,10 +33,15 @@ export interface Exec {
 
 export function sh(cmd: string, args: string[], timeoutMs = 10_000, env?: NodeJS.ProcessEnv): Promise<Exec> {
   return new Promise((resolve) => {
-    execFile(cmd, args, {encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024, env}, (err, stdout, stderr) => {
-      const code = !err ? 0 : typeof err.code === 'number' ? err.code : -1
-      resolve({code, stdout, stderr: stderr || (err && typeof err.code !== 'number' ? String(err.message) : '')})
-    })
+    execFile(
+      cmd,
+      args,
+      {encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024, env},
+      (err, stdout, stderr) => {
+        const code = !err ? 0 : typeof err.code === 'number' ? err.code : -1
+        resolve({code, stdout, stderr: stderr || (err && typeof err.code !== 'number' ? String(err.message) : '')})
+      },
+    )
   })
 }
 
@@ -177,7 +182,19 @@ export class Topology {
     ns.exec('sysctl', '-q', '-w', 'net.ipv4.ip_forward=1')
     const dir = path.join(this.tmp, `node${n}`)
     await mkdir(dir)
-    const node: Node = {n, ns, pod, ip, dir, subnetFile: path.join(dir, 'subnet.env'), logFile: path.join(dir, 'agent.log'), args: o.args ?? [], agent: null, x: 0, mac: ''}
+    const node: Node = {
+      n,
+      ns,
+      pod,
+      ip,
+      dir,
+      subnetFile: path.join(dir, 'subnet.env'),
+      logFile: path.join(dir, 'agent.log'),
+      args: o.args ?? [],
+      agent: null,
+      x: 0,
+      mac: '',
+    }
     this.nodes.push(node)
     return node
   }
@@ -198,8 +215,20 @@ export class Topology {
       child = spawn(
         'ip',
         [
-          'netns', 'exec', node.ns.name, process.execPath, RUN_JS, 'agent',
-          '--subnet-file', node.subnetFile, '--resync', `${this.o.resyncMs}ms`, '--healthz-addr', HEALTHZ, '--endpoints', `http://${ETCD_IP}:2379`,
+          'netns',
+          'exec',
+          node.ns.name,
+          process.execPath,
+          RUN_JS,
+          'agent',
+          '--subnet-file',
+          node.subnetFile,
+          '--resync',
+          `${this.o.resyncMs}ms`,
+          '--healthz-addr',
+          HEALTHZ,
+          '--endpoints',
+          `http://${ETCD_IP}:2379`,
           ...node.args,
         ],
         {cwd: ROOT, env: cleanEnv(), stdio: ['ignore', fd, fd]},
@@ -238,10 +267,13 @@ export class Topology {
 
   /** A helper process inside a namespace, tracked and killed by pid on teardown; stdout is collected. */
   spawnIn(ns: Netns, cmd: string, args: string[]): {child: ChildProcess; output: () => string; exited: Promise<void>} {
-    const child = spawn('ip', ['netns', 'exec', ns.name, cmd, ...args], {env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn('ip', ['netns', 'exec', ns.name, cmd, ...args], {
+      env: cleanEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let out = ''
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s))
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => (out += s))
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s))
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (out += s))
     const exited = new Promise<void>((resolve) => {
       const done = () => {
         this.helpers.delete(child)
@@ -268,12 +300,17 @@ export class Topology {
 
   async logTail(node: Node, lines = 25): Promise<string> {
     const text = await readFile(node.logFile, 'utf8').catch(() => '')
-    return text.split('\n').slice(-lines - 1).join('\n')
+    return text
+      .split('\n')
+      .slice(-lines - 1)
+      .join('\n')
   }
 
   /** Every agent's recent log lines, for assertion messages. */
   async logs(): Promise<string> {
-    const parts = await Promise.all(this.nodes.map(async (n) => `--- node ${n.n} (${n.ip}) agent log\n${await this.logTail(n)}`))
+    const parts = await Promise.all(
+      this.nodes.map(async (n) => `--- node ${n.n} (${n.ip}) agent log\n${await this.logTail(n)}`),
+    )
     return parts.join('\n')
   }
 
@@ -289,7 +326,9 @@ export class Topology {
   /** No agent logged a failed or partial dataplane (or route) sync since `marks`. */
   async assertSyncsClean(marks: number[]): Promise<void> {
     for (const n of this.nodes) {
-      const bad = (await this.logSince(n, marks)).split('\n').filter((l) => /(dataplane|route) sync (failed|had errors)/.test(l))
+      const bad = (await this.logSince(n, marks))
+        .split('\n')
+        .filter((l) => /(dataplane|route) sync (failed|had errors)/.test(l))
       assert.deepEqual(bad, [], `node ${n.n}: every dataplane sync succeeds`)
     }
   }
@@ -297,7 +336,9 @@ export class Topology {
   async listSubnets(): Promise<Kv[]> {
     const r = await this.etcd.etcdctl(['get', SUBNETS, '--prefix', '-w', 'json'])
     if (r.code !== 0) throw new Error(`etcdctl get: ${r.stderr}`)
-    const doc = JSON.parse(r.stdout.replace(/("lease"\s*:\s*)(\d+)/g, '$1"$2"')) as {kvs?: Array<{key: string; value: string; lease?: string}>}
+    const doc = JSON.parse(r.stdout.replace(/("lease"\s*:\s*)(\d+)/g, '$1"$2"')) as {
+      kvs?: Array<{key: string; value: string; lease?: string}>
+    }
     const b64 = (s: string) => Buffer.from(s, 'base64').toString('utf8')
     return (doc.kvs ?? []).map((kv) => ({key: b64(kv.key), value: b64(kv.value), lease: kv.lease ?? '0'}))
   }
@@ -311,7 +352,7 @@ export class Topology {
   /** Polls `check` every `everyMs` until it returns no problems; fails with the last problems and the logs. */
   async waitFor(what: string, deadlineMs: number, check: () => Promise<string[]>, everyMs = 50): Promise<number> {
     const t0 = performance.now()
-    let last: string[] = []
+    let last: string[]
     for (;;) {
       last = await check().catch((e: Error) => [`check failed: ${e.message}`])
       if (last.length === 0) return performance.now() - t0
@@ -322,7 +363,11 @@ export class Topology {
   }
 
   async httpGet(node: Node, urlPath: string): Promise<{code: number; body: string}> {
-    const r = await sh('ip', ['netns', 'exec', node.ns.name, 'curl', '-s', '-m', '2', '-w', '\n%{http_code}', `http://${HEALTHZ}${urlPath}`], 5000)
+    const r = await sh(
+      'ip',
+      ['netns', 'exec', node.ns.name, 'curl', '-s', '-m', '2', '-w', '\n%{http_code}', `http://${HEALTHZ}${urlPath}`],
+      5000,
+    )
     const i = r.stdout.lastIndexOf('\n')
     return {code: Number(r.stdout.slice(i + 1)) || 0, body: r.stdout.slice(0, Math.max(i, 0))}
   }
@@ -339,7 +384,11 @@ export class Topology {
 
   /** One bounded ping (2 probes, 1 s wait each) from `from`'s pod to `to`'s pod. */
   ping(from: Node, to: Node): Promise<Exec> {
-    return sh('ip', ['netns', 'exec', from.pod.name, 'ping', '-n', '-q', '-c', '2', '-i', '0.2', '-W', '1', podIP(to)], 5000)
+    return sh(
+      'ip',
+      ['netns', 'exec', from.pod.name, 'ping', '-n', '-q', '-c', '2', '-i', '0.2', '-W', '1', podIP(to)],
+      5000,
+    )
   }
 
   /** Pings every ordered pair (in parallel), each with at most `attempts` tries; returns the failures. */

@@ -5,7 +5,12 @@ import {jsonPieces} from '../../src/render/json.js'
 
 describe('jsonPieces', () => {
   test('joins to exactly JSON.stringify(value, null, 2)', () => {
-    const big = Array.from({length: 1000}, (_, i) => ({subnet: `10.0.${i >> 8}.${i & 255}/24`, nested: {a: [1, 2, {b: null}]}, ttlSeconds: i % 2 ? null : i, skip: undefined}))
+    const big = Array.from({length: 1000}, (_, i) => ({
+      subnet: `10.0.${i >> 8}.${i & 255}/24`,
+      nested: {a: [1, 2, {b: null}]},
+      ttlSeconds: i % 2 ? null : i,
+      skip: undefined,
+    }))
     for (const v of [
       {revision: '1', leases: big, malformed: [], empty: {}, nothing: null},
       big,

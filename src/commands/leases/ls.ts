@@ -20,8 +20,17 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
     ...etcdApiFlag,
     'public-ip': Flags.string({summary: 'Only leases with this PublicIP.'}),
     subnet: Flags.string({summary: 'Only leases overlapping this CIDR.'}),
-    output: Flags.string({char: 'o', summary: 'Output format for humans.', options: ['table', 'wide'], default: 'table'}),
-    ttl: Flags.boolean({summary: 'Look up remaining TTLs (one TimeToLive per distinct lease).', default: true, allowNo: true}),
+    output: Flags.string({
+      char: 'o',
+      summary: 'Output format for humans.',
+      options: ['table', 'wide'],
+      default: 'table',
+    }),
+    ttl: Flags.boolean({
+      summary: 'Look up remaining TTLs (one TimeToLive per distinct lease).',
+      default: true,
+      allowNo: true,
+    }),
   }
 
   public async run(): Promise<LeasesResult> {
@@ -34,7 +43,13 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
       process.stderr.write(`\rreading TTLs: ${done}/${total}`)
     }
     leaseFilter({publicIP: f['public-ip'], subnet: f.subnet}) // usage errors first: exit 2 whether or not etcd is reachable
-    const result = await listLeases(await this.openReader(), {withTtl: f.ttl, publicIP: f['public-ip'], subnet: f.subnet, now: Date.now(), onProgress: progress})
+    const result = await listLeases(await this.openReader(), {
+      withTtl: f.ttl,
+      publicIP: f['public-ip'],
+      subnet: f.subnet,
+      now: Date.now(),
+      onProgress: progress,
+    })
     if (shown) process.stderr.write('\r\x1b[K')
     const warn = renderMalformed(result)
     if (warn && !this.jsonEnabled()) this.note(warn)

@@ -20,7 +20,10 @@ export default class LeasesRelease extends BaseCommand<typeof LeasesRelease> {
   static override flags = {
     ...connectionFlags,
     stale: Flags.boolean({default: false, summary: 'Select leases whose remaining TTL is below the renew margin.'}),
-    'renew-margin': Flags.string({summary: 'flanneld\'s --subnet-lease-renew-margin: a live node renews this long before expiry.', default: '60m'}),
+    'renew-margin': Flags.string({
+      summary: "flanneld's --subnet-lease-renew-margin: a live node renews this long before expiry.",
+      default: '60m',
+    }),
     force: Flags.boolean({default: false, summary: 'Also release reservations.'}),
     'dry-run': Flags.boolean({default: false, summary: 'List what would be deleted; delete nothing.'}),
     yes: Flags.boolean({default: false, char: 'y', summary: 'Delete without asking.'}),
@@ -31,7 +34,13 @@ export default class LeasesRelease extends BaseCommand<typeof LeasesRelease> {
     const {argv} = await this.parse(LeasesRelease)
     const result = await releaseLeases(
       await this.openStore(),
-      {subnets: argv as string[], stale: f.stale, renewMarginSeconds: parseDuration(f['renew-margin'], '--renew-margin') / 1000, force: f.force, dryRun: f['dry-run']},
+      {
+        subnets: argv as string[],
+        stale: f.stale,
+        renewMarginSeconds: parseDuration(f['renew-margin'], '--renew-margin') / 1000,
+        force: f.force,
+        dryRun: f['dry-run'],
+      },
       {onPlan: (targets) => this.log(renderReleasePlan(targets)), confirm: confirmer({yes: f.yes})},
     )
     const tail = renderReleaseResult(result, this.color)

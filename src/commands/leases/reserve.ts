@@ -8,7 +8,7 @@ import {type ReserveResult, reserveLease} from '../../services/lease-mutations.j
 export default class LeasesReserve extends BaseCommand<typeof LeasesReserve> {
   static override summary = 'Make a lease permanent (no etcd lease), or pre-reserve a subnet for a node.'
   static override description =
-    'For an existing lease, puts the same value back with no etcd lease, guarded on its mod revision (exit 3 if a renewal got there first). With SUBNET and --public-ip for a subnet nobody holds, creates the key (only if absent) in flanneld\'s exact bytes. Note: flanneld ≥ v0.18 re-attaches a 24h lease when the owning node restarts.'
+    "For an existing lease, puts the same value back with no etcd lease, guarded on its mod revision (exit 3 if a renewal got there first). With SUBNET and --public-ip for a subnet nobody holds, creates the key (only if absent) in flanneld's exact bytes. Note: flanneld ≥ v0.18 re-attaches a 24h lease when the owning node restarts."
   static override examples = [
     '<%= config.bin %> <%= command.id %> 10.5.34.0/24 --yes',
     '<%= config.bin %> <%= command.id %> --public-ip 192.168.1.12 --yes',
@@ -17,8 +17,8 @@ export default class LeasesReserve extends BaseCommand<typeof LeasesReserve> {
   static override args = {subnet: Args.string({description: 'the subnet, e.g. 10.5.34.0/24'})}
   static override flags = {
     ...connectionFlags,
-    'public-ip': Flags.string({summary: 'The node\'s PublicIP: selects its lease, or owns a new reservation.'}),
-    'backend-type': Flags.string({summary: 'BackendType of a new reservation (default: the config\'s backend).'}),
+    'public-ip': Flags.string({summary: "The node's PublicIP: selects its lease, or owns a new reservation."}),
+    'backend-type': Flags.string({summary: "BackendType of a new reservation (default: the config's backend)."}),
     'dry-run': Flags.boolean({default: false, summary: 'Print what would be written; write nothing.'}),
     yes: Flags.boolean({default: false, char: 'y', summary: 'Apply without asking.'}),
   }

@@ -8,8 +8,12 @@ import {type UnreserveResult, unreserveLease} from '../../services/lease-mutatio
 
 export default class LeasesUnreserve extends BaseCommand<typeof LeasesUnreserve> {
   static override summary = 'Give a reserved subnet an etcd lease again, so it expires unless renewed.'
-  static override description = 'Grants an etcd lease of --ttl and re-puts the same value with it, guarded on the key\'s mod revision.'
-  static override examples = ['<%= config.bin %> <%= command.id %> 10.5.34.0/24 --yes', '<%= config.bin %> <%= command.id %> 10.5.34.0/24 --ttl 1h --yes']
+  static override description =
+    "Grants an etcd lease of --ttl and re-puts the same value with it, guarded on the key's mod revision."
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> 10.5.34.0/24 --yes',
+    '<%= config.bin %> <%= command.id %> 10.5.34.0/24 --ttl 1h --yes',
+  ]
   static override args = {subnet: Args.string({description: 'the subnet, e.g. 10.5.34.0/24', required: true})}
   static override flags = {
     ...connectionFlags,
@@ -21,7 +25,14 @@ export default class LeasesUnreserve extends BaseCommand<typeof LeasesUnreserve>
   public async run(): Promise<UnreserveResult> {
     const f = this.flags
     const ttl = Math.round(parseDuration(f.ttl, '--ttl') / 1000)
-    const result = await unreserveLease(await this.openStore(), this.args.subnet, ttl, f['dry-run'], Date.now(), confirmer({yes: f.yes}))
+    const result = await unreserveLease(
+      await this.openStore(),
+      this.args.subnet,
+      ttl,
+      f['dry-run'],
+      Date.now(),
+      confirmer({yes: f.yes}),
+    )
     this.log(renderUnreserve(result, this.color))
     return result
   }

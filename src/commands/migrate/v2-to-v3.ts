@@ -7,7 +7,8 @@ import {renderMigratePlan, renderMigrateResult} from '../../render/migrate.js'
 import {migrateV2ToV3, type MigrateResult} from '../../services/migrate.js'
 
 export default class MigrateV2ToV3 extends BaseCommand<typeof MigrateV2ToV3> {
-  static override summary = "Copy flannel's config and leases from etcd's v2 keyspace (flannel <= 0.17) to v3 (flannel >= 0.18)."
+  static override summary =
+    "Copy flannel's config and leases from etcd's v2 keyspace (flannel <= 0.17) to v3 (flannel >= 0.18)."
   static override description =
     'Reads both keyspaces under the prefix and plans: each v2 key is created in v3 only if absent (a key with a TTL gets a new etcd lease with the remaining TTL, a key without one gets no lease), values byte for byte, the config last. A v3 key with the same value is skipped; with a different value nothing is written (exit 3) unless --force, which keeps the v3 value and copies the rest. Afterwards both keyspaces are read back and compared (exit 3 on any difference). v2 is never written; the etcdctl command that would delete it is printed.'
   static override examples = [
@@ -17,7 +18,10 @@ export default class MigrateV2ToV3 extends BaseCommand<typeof MigrateV2ToV3> {
   ]
   static override flags = {
     ...connectionFlags,
-    force: Flags.boolean({default: false, summary: 'Copy the other keys even when some v3 keys hold a different value (those keep their v3 value).'}),
+    force: Flags.boolean({
+      default: false,
+      summary: 'Copy the other keys even when some v3 keys hold a different value (those keep their v3 value).',
+    }),
     'dry-run': Flags.boolean({default: false, summary: 'Print the plan; write nothing.'}),
     yes: Flags.boolean({default: false, char: 'y', summary: 'Apply without asking.'}),
   }
@@ -26,10 +30,15 @@ export default class MigrateV2ToV3 extends BaseCommand<typeof MigrateV2ToV3> {
     const f = this.flags
     const v3 = await this.openStore()
     const v2 = await this.openV2Store()
-    const result = await migrateV2ToV3(v3, v2, {dryRun: f['dry-run'], force: f.force}, {
-      onPlan: (plan) => this.log(renderMigratePlan(plan, this.color)),
-      confirm: confirmer({yes: f.yes}),
-    })
+    const result = await migrateV2ToV3(
+      v3,
+      v2,
+      {dryRun: f['dry-run'], force: f.force},
+      {
+        onPlan: (plan) => this.log(renderMigratePlan(plan, this.color)),
+        confirm: confirmer({yes: f.yes}),
+      },
+    )
     this.log(renderMigrateResult(result, this.color))
     // Differences after the copy are the answer, as doctor's findings are: the result is printed, the exit code says.
     if (result.verified === false) process.exitCode = ExitCode.conflict

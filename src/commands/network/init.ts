@@ -7,7 +7,7 @@ import {buildInitConfig, type InitResult, initNetwork} from '../../services/netw
 export default class NetworkInit extends BaseCommand<typeof NetworkInit> {
   static override summary = 'Create the network config, only if none exists.'
   static override description =
-    'Validates with flannel\'s rules, always writes SubnetLen explicitly, and creates <prefix>/config in a transaction on create revision 0. If a config exists: exit 3 and show it.'
+    "Validates with flannel's rules, always writes SubnetLen explicitly, and creates <prefix>/config in a transaction on create revision 0. If a config exists: exit 3 and show it."
   static override examples = [
     '<%= config.bin %> <%= command.id %> --network 10.5.0.0/16 --backend vxlan',
     '<%= config.bin %> <%= command.id %> --network 10.5.0.0/16 --subnet-len 26 --dry-run',
@@ -15,13 +15,24 @@ export default class NetworkInit extends BaseCommand<typeof NetworkInit> {
   static override flags = {
     ...connectionFlags,
     network: Flags.string({summary: 'The flannel Network (IPv4 CIDR).', required: true}),
-    'subnet-len': Flags.integer({summary: 'Prefix length of each node subnet (default: 24, or prefix+2 for networks smaller than /22).', min: 1, max: 32}),
+    'subnet-len': Flags.integer({
+      summary: 'Prefix length of each node subnet (default: 24, or prefix+2 for networks smaller than /22).',
+      min: 1,
+      max: 32,
+    }),
     'subnet-min': Flags.string({summary: 'First subnet to hand out.'}),
     'subnet-max': Flags.string({summary: 'Last subnet to hand out.'}),
-    backend: Flags.string({summary: 'Backend type.', options: ['vxlan', 'host-gw', 'udp', 'wireguard'], default: 'vxlan'}),
+    backend: Flags.string({
+      summary: 'Backend type.',
+      options: ['vxlan', 'host-gw', 'udp', 'wireguard'],
+      default: 'vxlan',
+    }),
     vni: Flags.integer({summary: 'vxlan VNI (flannel default 1).', min: 0, max: 16_777_215}),
     port: Flags.integer({summary: 'vxlan UDP port (kernel default 8472).', min: 1, max: 65_535}),
-    'direct-routing': Flags.boolean({default: false, summary: 'vxlan DirectRouting: plain routes to peers on the same subnet.'}),
+    'direct-routing': Flags.boolean({
+      default: false,
+      summary: 'vxlan DirectRouting: plain routes to peers on the same subnet.',
+    }),
     mtu: Flags.integer({summary: 'Underlay MTU for the backend (default: the interface MTU).', min: 68, max: 65_535}),
     'ipv6-network': Flags.string({summary: 'Enable IPv6 with this IPv6Network.'}),
     'dry-run': Flags.boolean({default: false, summary: 'Print the config that would be written; write nothing.'}),

@@ -25,7 +25,8 @@ before(async () => {
   ;[etcd, tmp] = await Promise.all([startEtcd(), mkdtemp(path.join(os.tmpdir(), 'flannelctl-doctor-'))])
   // A healthy cluster under /healthy.
   await putKey(etcd, '/healthy/config', '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}')
-  for (const n of [1, 2, 3]) await putSubnet(etcd, `/healthy/subnets/10.5.${n}.0-24`, vxlanValue(`192.168.1.${n}`, `02:00:00:00:00:0${n}`))
+  for (const n of [1, 2, 3])
+    await putSubnet(etcd, `/healthy/subnets/10.5.${n}.0-24`, vxlanValue(`192.168.1.${n}`, `02:00:00:00:00:0${n}`))
   // A broken one under /coreos.com/network: the Vagrant duplicate, a dying lease, a reservation, junk.
   const p = '/coreos.com/network'
   await putKey(etcd, `${p}/config`, '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}')
@@ -72,7 +73,9 @@ describe('doctor', () => {
     const warnOnly = await runCli(['doctor', ...ep(), '--only', 'missed-renewal,reservation'])
     assert.equal(warnOnly.code, 0, show(warnOnly))
     assert.equal((await runCli(['doctor', ...ep(), '--only', 'missed-renewal', '--fail-on', 'warning'])).code, 5)
-    const skipped = json<DoctorJson>(await runCli(['doctor', ...ep(), '--skip', 'duplicate-public-ip,suspicious-public-ip,malformed-lease', '--json']))
+    const skipped = json<DoctorJson>(
+      await runCli(['doctor', ...ep(), '--skip', 'duplicate-public-ip,suspicious-public-ip,malformed-lease', '--json']),
+    )
     assert.deepEqual(skipped.findings.map((f) => f.id).sort(), ['missed-renewal', 'reservation'])
   })
 
@@ -95,6 +98,9 @@ describe('doctor', () => {
 
   test('no config: config-missing, exit 5', async () => {
     const j = json<DoctorJson>(await runCli(['doctor', ...ep(), '--etcd-prefix', '/empty', '--json']))
-    assert.deepEqual(j.findings.map((f) => f.id), ['config-missing'])
+    assert.deepEqual(
+      j.findings.map((f) => f.id),
+      ['config-missing'],
+    )
   })
 })

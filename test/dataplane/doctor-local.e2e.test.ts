@@ -13,7 +13,8 @@ import {canUseNetns, createNetns, type Netns} from '../helpers/netns.js'
 
 const ok = process.getuid?.() === 0 && canUseNetns()
 const MAC = {me: '02:00:00:13:00:01', a: '02:00:00:13:00:02', b: '02:00:00:13:00:03'}
-const VX = (ip: string, mac: string) => `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`
+const VX = (ip: string, mac: string) =>
+  `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`
 const ENV = 'FLANNEL_NETWORK=198.19.0.0/16\nFLANNEL_SUBNET=198.19.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n'
 
 let ns: Netns
@@ -23,7 +24,10 @@ let subnetFile: string
 
 function snapshotJson(kvs: Array<[string, string, number]>): string {
   const b = (s: string) => Buffer.from(s).toString('base64')
-  const items = kvs.map(([k, v, lease]) => `{"key":"${b(k)}","create_revision":2,"mod_revision":2,"version":1,"value":"${b(v)}"${lease ? `,"lease":${lease}` : ''}}`)
+  const items = kvs.map(
+    ([k, v, lease]) =>
+      `{"key":"${b(k)}","create_revision":2,"mod_revision":2,"version":1,"value":"${b(v)}"${lease ? `,"lease":${lease}` : ''}}`,
+  )
   return `{"header":{"revision":9},"kvs":[${items.join(',')}],"count":${items.length}}`
 }
 
@@ -36,7 +40,21 @@ function doctorLocal(extra: string[] = []): Promise<{code: number; findings: Fin
   return new Promise((resolve, reject) => {
     execFile(
       'ip',
-      ['netns', 'exec', ns.name, process.execPath, RUN_JS, 'doctor', '--local', '--snapshot', snapshot, '--subnet-file', subnetFile, '--json', ...extra],
+      [
+        'netns',
+        'exec',
+        ns.name,
+        process.execPath,
+        RUN_JS,
+        'doctor',
+        '--local',
+        '--snapshot',
+        snapshot,
+        '--subnet-file',
+        subnetFile,
+        '--json',
+        ...extra,
+      ],
       {env: cleanEnv(), encoding: 'utf8', timeout: 30_000},
       (err, stdout, stderr) => {
         if (err && typeof err.code !== 'number') return reject(err)
@@ -59,10 +77,32 @@ function setUpNode(): void {
   ns.ip('link', 'set', 'wire0', 'up')
   ns.ip('link', 'set', 'eth0', 'up')
   ns.ip('route', 'add', 'default', 'via', '198.18.0.254', 'dev', 'eth0')
-  ns.ip('link', 'add', 'flannel.1', 'address', MAC.me, 'mtu', '1450', 'type', 'vxlan', 'id', '1', 'local', '198.18.0.1', 'dev', 'eth0', 'nolearning', 'dstport', '8472')
+  ns.ip(
+    'link',
+    'add',
+    'flannel.1',
+    'address',
+    MAC.me,
+    'mtu',
+    '1450',
+    'type',
+    'vxlan',
+    'id',
+    '1',
+    'local',
+    '198.18.0.1',
+    'dev',
+    'eth0',
+    'nolearning',
+    'dstport',
+    '8472',
+  )
   ns.ip('addr', 'add', '198.19.1.0/32', 'dev', 'flannel.1')
   ns.ip('link', 'set', 'flannel.1', 'up')
-  for (const [n, mac] of [[2, MAC.a], [3, MAC.b]] as const) {
+  for (const [n, mac] of [
+    [2, MAC.a],
+    [3, MAC.b],
+  ] as const) {
     ns.ip('neigh', 'replace', `198.19.${n}.0`, 'lladdr', mac, 'dev', 'flannel.1', 'nud', 'permanent')
     ns.bridge('fdb', 'replace', mac, 'dev', 'flannel.1', 'dst', `198.18.0.${n}`, 'self', 'permanent')
     ns.ip('route', 'replace', `198.19.${n}.0/24`, 'via', `198.19.${n}.0`, 'dev', 'flannel.1', 'onlink')
@@ -104,16 +144,55 @@ describe('doctor --local in a network namespace', {skip: ok ? false : 'needs roo
 
   const cases: Array<[string, () => void | Promise<void>, string, string]> = [
     ['route deleted', () => void ns.ip('route', 'del', '198.19.2.0/24'), 'route-missing', '198.19.2.0/24'],
-    ['neighbour deleted', () => void ns.ip('neigh', 'del', '198.19.3.0', 'dev', 'flannel.1'), 'neigh-missing', '198.19.3.0/24'],
-    ['FDB entry deleted', () => void ns.bridge('fdb', 'del', MAC.a, 'dev', 'flannel.1', 'dst', '198.18.0.2', 'self'), 'fdb-missing', '198.19.2.0/24'],
-    ['stale route left behind', () => void ns.ip('route', 'add', '198.19.9.0/24', 'via', '198.19.9.0', 'dev', 'flannel.1', 'onlink'), 'route-stale', '198.19.9.0/24'],
+    [
+      'neighbour deleted',
+      () => void ns.ip('neigh', 'del', '198.19.3.0', 'dev', 'flannel.1'),
+      'neigh-missing',
+      '198.19.3.0/24',
+    ],
+    [
+      'FDB entry deleted',
+      () => void ns.bridge('fdb', 'del', MAC.a, 'dev', 'flannel.1', 'dst', '198.18.0.2', 'self'),
+      'fdb-missing',
+      '198.19.2.0/24',
+    ],
+    [
+      'stale route left behind',
+      () => void ns.ip('route', 'add', '198.19.9.0/24', 'via', '198.19.9.0', 'dev', 'flannel.1', 'onlink'),
+      'route-stale',
+      '198.19.9.0/24',
+    ],
     ['device MTU changed', () => void ns.ip('link', 'set', 'flannel.1', 'mtu', '1400'), 'device-mtu', 'flannel.1'],
-    ['device address replaced', () => void (ns.ip('addr', 'del', '198.19.1.0/32', 'dev', 'flannel.1'), ns.ip('addr', 'add', '198.19.1.0/16', 'dev', 'flannel.1')), 'device-address', 'flannel.1'],
+    [
+      'device address replaced',
+      () =>
+        void (
+          ns.ip('addr', 'del', '198.19.1.0/32', 'dev', 'flannel.1'),
+          ns.ip('addr', 'add', '198.19.1.0/16', 'dev', 'flannel.1')
+        ),
+      'device-address',
+      'flannel.1',
+    ],
     ['device deleted', () => void ns.ip('link', 'del', 'flannel.1'), 'device-missing', 'flannel.1'],
-    ['ip_forward off', () => void ns.exec('sysctl', '-q', '-w', 'net.ipv4.ip_forward=0'), 'ip-forward-off', 'net.ipv4.ip_forward'],
+    [
+      'ip_forward off',
+      () => void ns.exec('sysctl', '-q', '-w', 'net.ipv4.ip_forward=0'),
+      'ip-forward-off',
+      'net.ipv4.ip_forward',
+    ],
     ['subnet.env removed', () => rm(subnetFile), 'subnet-env-missing', ''],
-    ['subnet.env from before an expansion', () => writeFile(subnetFile, ENV.replace('198.19.0.0/16', '198.19.0.0/17')), 'subnet-env-stale-network', ''],
-    ["subnet.env holding another node's subnet", () => writeFile(subnetFile, ENV.replace('198.19.1.1/24', '198.19.2.1/24')), 'subnet-env-foreign', '198.19.2.0/24'],
+    [
+      'subnet.env from before an expansion',
+      () => writeFile(subnetFile, ENV.replace('198.19.0.0/16', '198.19.0.0/17')),
+      'subnet-env-stale-network',
+      '',
+    ],
+    [
+      "subnet.env holding another node's subnet",
+      () => writeFile(subnetFile, ENV.replace('198.19.1.1/24', '198.19.2.1/24')),
+      'subnet-env-foreign',
+      '198.19.2.0/24',
+    ],
   ]
   for (const [what, breakIt, id, subject] of cases) {
     test(`${what}: ${id}`, async () => {
@@ -129,6 +208,9 @@ describe('doctor --local in a network namespace', {skip: ok ? false : 'needs roo
 
   test('the device reports the wrong local address when the node address is another one', async () => {
     const r = await doctorLocal(['--public-ip', '198.18.0.9'])
-    assert.ok(r.findings.some((f) => f.id === 'device-local-ip'), JSON.stringify(r.findings))
+    assert.ok(
+      r.findings.some((f) => f.id === 'device-local-ip'),
+      JSON.stringify(r.findings),
+    )
   })
 })

@@ -46,7 +46,7 @@ beforeEach(async () => {
 })
 
 describe('network expand against etcd', () => {
-  test('two expands racing on one config: exactly one applies, the other gets exit 3; the stored config is the winner\'s', async () => {
+  test("two expands racing on one config: exactly one applies, the other gets exit 3; the stored config is the winner's", async () => {
     await putKey(etcd, `${P}/config`, '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}')
     await putSubnet(etcd, `${P}/subnets/10.5.1.0-24`, vxlanValue('192.168.1.1', '02:00:00:00:00:01'))
     const [a, b] = [await open(), await open()]
@@ -79,27 +79,38 @@ describe('network expand against etcd', () => {
     await putKey(etcd, `${P}/config`, '{"Network":"10.0.0.0/23","Backend":{"Type":"vxlan"}}')
     await putSubnet(etcd, `${P}/subnets/10.0.0.128-25`, vxlanValue('192.168.1.1', '02:00:00:00:00:01'))
     const s = await open()
-    const r = await expandNetwork(s, {to: '10.0.0.0/22', serviceCidrs: [], dryRun: false}, {
-      onPlan: quiet,
-      confirm: async () => {
-        await putSubnet(etcd, `${P}/subnets/10.0.1.0-25`, vxlanValue('192.168.1.2', '02:00:00:00:00:02'))
-        return true
+    const r = await expandNetwork(
+      s,
+      {to: '10.0.0.0/22', serviceCidrs: [], dryRun: false},
+      {
+        onPlan: quiet,
+        confirm: async () => {
+          await putSubnet(etcd, `${P}/subnets/10.0.1.0-25`, vxlanValue('192.168.1.2', '02:00:00:00:00:02'))
+          return true
+        },
       },
-    })
+    )
     assert.equal(r.applied, true)
     assert.equal(r.next.raw, '{"Network":"10.0.0.0/22","SubnetLen":25,"Backend":{"Type":"vxlan"}}')
     const snap = await s.readNetwork()
     const resolved = resolveNetworkConfig(snap.config!.value)
     assert.ok(resolved.ok)
     const leases = decodeLeases(snap.subnets).leases
-    assert.deepEqual(leases.map((l) => l.key.split('/').pop()), ['10.0.0.128-25', '10.0.1.0-25'])
+    assert.deepEqual(
+      leases.map((l) => l.key.split('/').pop()),
+      ['10.0.0.128-25', '10.0.1.0-25'],
+    )
     for (const l of leases) assert.ok(isLeaseCompatible(resolved.value.config, resolved.value.effective, l), l.key)
   })
 
   test('a dry run writes nothing', async () => {
     await putKey(etcd, `${P}/config`, '{"Network":"11.0.0.0/16","Backend":{"Type":"vxlan"}}')
     const before = await getKey(etcd, `${P}/config`)
-    const r = await expandNetwork(await open(), {to: '11.0.0.0/8', serviceCidrs: [], dryRun: true}, {onPlan: quiet, confirm: async () => assert.fail('no prompt on a dry run')})
+    const r = await expandNetwork(
+      await open(),
+      {to: '11.0.0.0/8', serviceCidrs: [], dryRun: true},
+      {onPlan: quiet, confirm: async () => assert.fail('no prompt on a dry run')},
+    )
     assert.equal(r.applied, false)
     assert.deepEqual([r.capacity.before.total, r.capacity.after.total], [255, 65535])
     assert.deepEqual(await getKey(etcd, `${P}/config`), before)
@@ -135,40 +146,72 @@ describe('leases reserve against etcd', () => {
     const now = await getKey(etcd, key)
     assert.equal(now!.value, value)
     assert.equal(now!.lease, '0')
-    const again = await reserveLease(await open(), {subnet: '10.5.35.0/24', dryRun: false}, async () => assert.fail('nothing to confirm'))
+    const again = await reserveLease(await open(), {subnet: '10.5.35.0/24', dryRun: false}, async () =>
+      assert.fail('nothing to confirm'),
+    )
     assert.equal(again.action, 'unchanged')
   })
 
   test("a pre-reservation is written in flanneld's exact bytes, only if the key is absent", async () => {
     await putKey(etcd, `${P}/config`, '{"Network":"10.5.0.0/16","Backend":{"Type":"host-gw"}}')
     const s = await open()
-    const r = await reserveLease(s, {subnet: '10.5.200.0/24', publicIP: '192.168.1.99', dryRun: false}, async () => true)
+    const r = await reserveLease(
+      s,
+      {subnet: '10.5.200.0/24', publicIP: '192.168.1.99', dryRun: false},
+      async () => true,
+    )
     assert.equal(r.action, 'created')
     const kv = await getKey(etcd, `${P}/subnets/10.5.200.0-24`)
     assert.equal(kv!.value, '{"PublicIP":"192.168.1.99","PublicIPv6":null,"BackendType":"host-gw"}')
     assert.equal(kv!.lease, '0')
-    await assert.rejects(reserveLease(s, {subnet: '10.5.200.0/24', publicIP: '192.168.1.98', dryRun: false}, async () => true), (e: unknown) => e instanceof ConflictError)
-    await assert.rejects(reserveLease(s, {subnet: '10.5.0.0/24', publicIP: '192.168.1.97', dryRun: false}, async () => true), /outside \[SubnetMin 10\.5\.1\.0/)
-    await assert.rejects(reserveLease(s, {subnet: '10.5.201.0/25', publicIP: '192.168.1.97', dryRun: false}, async () => true), /not of SubnetLen \/24/)
+    await assert.rejects(
+      reserveLease(s, {subnet: '10.5.200.0/24', publicIP: '192.168.1.98', dryRun: false}, async () => true),
+      (e: unknown) => e instanceof ConflictError,
+    )
+    await assert.rejects(
+      reserveLease(s, {subnet: '10.5.0.0/24', publicIP: '192.168.1.97', dryRun: false}, async () => true),
+      /outside \[SubnetMin 10\.5\.1\.0/,
+    )
+    await assert.rejects(
+      reserveLease(s, {subnet: '10.5.201.0/25', publicIP: '192.168.1.97', dryRun: false}, async () => true),
+      /not of SubnetLen \/24/,
+    )
   })
 })
 
 describe('leases release against etcd', () => {
   test('keys that changed after listing are not deleted and are reported; the rest are deleted', async () => {
     await putKey(etcd, `${P}/config`, '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}')
-    for (const n of [1, 2, 3]) await putSubnet(etcd, `${P}/subnets/10.5.${n}.0-24`, vxlanValue(`192.168.1.${n}`, `02:00:00:00:00:0${n}`))
-    const err = await releaseLeases(await open(), {subnets: ['10.5.1.0/24', '10.5.2.0/24', '10.5.3.0/24'], stale: false, renewMarginSeconds: 3600, force: false, dryRun: false}, {
-      onPlan: quiet,
-      confirm: async () => {
-        await putSubnet(etcd, `${P}/subnets/10.5.2.0-24`, vxlanValue('192.168.1.2', '02:00:00:00:00:22'))
-        return true
+    for (const n of [1, 2, 3])
+      await putSubnet(etcd, `${P}/subnets/10.5.${n}.0-24`, vxlanValue(`192.168.1.${n}`, `02:00:00:00:00:0${n}`))
+    const err = await releaseLeases(
+      await open(),
+      {
+        subnets: ['10.5.1.0/24', '10.5.2.0/24', '10.5.3.0/24'],
+        stale: false,
+        renewMarginSeconds: 3600,
+        force: false,
+        dryRun: false,
       },
-    }).catch((e: unknown) => e)
+      {
+        onPlan: quiet,
+        confirm: async () => {
+          await putSubnet(etcd, `${P}/subnets/10.5.2.0-24`, vxlanValue('192.168.1.2', '02:00:00:00:00:22'))
+          return true
+        },
+      },
+    ).catch((e: unknown) => e)
     assert.ok(err instanceof ConflictError, String(err))
     const d = err.details as {deleted: string[]; lost: Array<{key: string}>}
     assert.deepEqual(d.deleted.sort(), [`${P}/subnets/10.5.1.0-24`, `${P}/subnets/10.5.3.0-24`])
-    assert.deepEqual(d.lost.map((x) => x.key), [`${P}/subnets/10.5.2.0-24`])
-    assert.equal((await getKey(etcd, `${P}/subnets/10.5.2.0-24`))!.value, vxlanValue('192.168.1.2', '02:00:00:00:00:22'))
+    assert.deepEqual(
+      d.lost.map((x) => x.key),
+      [`${P}/subnets/10.5.2.0-24`],
+    )
+    assert.equal(
+      (await getKey(etcd, `${P}/subnets/10.5.2.0-24`))!.value,
+      vxlanValue('192.168.1.2', '02:00:00:00:00:22'),
+    )
     assert.equal(await getKey(etcd, `${P}/subnets/10.5.1.0-24`), null)
   })
 
@@ -177,7 +220,11 @@ describe('leases release against etcd', () => {
     await putSubnet(etcd, `${P}/subnets/10.5.1.0-24`, vxlanValue('192.168.1.1', '02:00:00:00:00:01'), {lease: 600})
     await putSubnet(etcd, `${P}/subnets/10.5.2.0-24`, vxlanValue('192.168.1.2', '02:00:00:00:00:02'))
     await putSubnet(etcd, `${P}/subnets/10.5.3.0-24`, vxlanValue('192.168.1.3', '02:00:00:00:00:03'), {lease: null})
-    const r = await releaseLeases(await open(), {subnets: [], stale: true, renewMarginSeconds: 3600, force: false, dryRun: false}, {onPlan: quiet, confirm: async () => true})
+    const r = await releaseLeases(
+      await open(),
+      {subnets: [], stale: true, renewMarginSeconds: 3600, force: false, dryRun: false},
+      {onPlan: quiet, confirm: async () => true},
+    )
     assert.deepEqual(r.deleted, [`${P}/subnets/10.5.1.0-24`])
     assert.ok(await getKey(etcd, `${P}/subnets/10.5.3.0-24`))
   })
@@ -187,8 +234,18 @@ describe('leases release against etcd', () => {
     const subnets = Array.from({length: 300}, (_, i) => `10.${1 + Math.floor(i / 256)}.${i % 256}.0/24`)
     // seed through the client: one etcdctl per key would take seconds
     const s = await open()
-    await Promise.all(subnets.map((sn, i) => s.raw.put(`${P}/subnets/${sn.replace('/', '-')}`).value(vxlanValue(`192.168.${Math.floor(i / 200) + 3}.${(i % 200) + 1}`, '02:00:00:00:00:01'))))
-    const r = await releaseLeases(s, {subnets, stale: false, renewMarginSeconds: 3600, force: true, dryRun: false}, {onPlan: quiet, confirm: async () => true})
+    await Promise.all(
+      subnets.map((sn, i) =>
+        s.raw
+          .put(`${P}/subnets/${sn.replace('/', '-')}`)
+          .value(vxlanValue(`192.168.${Math.floor(i / 200) + 3}.${(i % 200) + 1}`, '02:00:00:00:00:01')),
+      ),
+    )
+    const r = await releaseLeases(
+      s,
+      {subnets, stale: false, renewMarginSeconds: 3600, force: true, dryRun: false},
+      {onPlan: quiet, confirm: async () => true},
+    )
     assert.equal(r.deleted.length, 300)
     assert.equal((await s.readNetwork()).subnets.length, 0)
   })
