@@ -14,7 +14,8 @@ import {colorEnabled, theme} from '../render/theme.js'
 import type {EtcdStore} from '../store/etcd-store.js'
 import type {EtcdV2Store} from '../store/etcd-v2.js'
 import type {EtcdApi} from '../store/keyspaces.js'
-import {etcdReader, type NetworkReader, snapshotReader, v2Reader} from '../store/reader.js'
+import type {NetworkReader} from '../store/port.js'
+import {etcdReader, snapshotReader, v2Reader} from '../store/reader.js'
 import {type ConnectionFlags, resolveConnection, resolveSetting} from './connection.js'
 
 /** The etcd connection flags, shared by every command that talks to etcd. */

@@ -19,7 +19,7 @@ import {UsageError} from '../core/errors.js'
 import {parseGoIPv4} from '../core/lease-value.js'
 import {nodeChecks, type NodeObservation} from '../core/node-checks.js'
 import {deviceName} from '../core/vxlan.js'
-import type {NetworkReader} from '../store/reader.js'
+import type {NetworkReader} from '../store/port.js'
 
 export interface LocalOptions {
   subnetFile: string

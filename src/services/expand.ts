@@ -3,8 +3,7 @@
 import {NotFoundError} from '../core/errors.js'
 import {checkExpandRequest, type ExpandPlan, planExpand} from '../core/expand.js'
 import {type Capacity, decodeLeases} from '../core/leases.js'
-import type {EtcdStore} from '../store/etcd-store.js'
-import {putIfUnchanged} from '../store/mutations.js'
+import type {FlannelStore} from '../store/port.js'
 import type {Confirm} from '../prompts/confirm.js'
 import {effectiveToJson, type EffectiveJson} from './network.js'
 
@@ -34,7 +33,7 @@ export interface ExpandResult {
 }
 
 export async function expandNetwork(
-  store: EtcdStore,
+  store: FlannelStore,
   o: ExpandOptions,
   hooks: {onPlan: (r: ExpandResult) => void; confirm: Confirm},
 ): Promise<ExpandResult> {
@@ -75,6 +74,6 @@ export async function expandNetwork(
   hooks.onPlan(result)
   if (o.dryRun) return result
   if (!(await hooks.confirm(`Write the new config to ${store.layout.config}?`))) return result
-  const {revision} = await putIfUnchanged(store, store.layout.config, plan.nextText, modRevision)
+  const {revision} = await store.putIfUnchanged(store.layout.config, plan.nextText, modRevision)
   return {...result, applied: true, revision}
 }

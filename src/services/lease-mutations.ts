@@ -7,8 +7,7 @@ import {decodeLeases, type Lease} from '../core/leases.js'
 import {encodeLeaseAttrs, parseGoIPv4} from '../core/lease-value.js'
 import {makeSubnetKey, parseSubnetKey} from '../core/subnet-key.js'
 import type {Confirm} from '../prompts/confirm.js'
-import type {EtcdStore} from '../store/etcd-store.js'
-import {createIfAbsent, deleteGuarded, putIfUnchanged, putWithNewLease} from '../store/mutations.js'
+import type {FlannelStore} from '../store/port.js'
 import {isoSeconds} from './leases.js'
 
 /** What flanneld does with a reservation (flannel-semantics §1.5), said with every reserve. */
@@ -50,7 +49,7 @@ export interface ReserveResult {
   note: string
 }
 
-export async function reserveLease(store: EtcdStore, o: ReserveOptions, confirm: Confirm): Promise<ReserveResult> {
+export async function reserveLease(store: FlannelStore, o: ReserveOptions, confirm: Confirm): Promise<ReserveResult> {
   if (o.subnet === undefined && o.publicIP === undefined)
     throw new UsageError('give a SUBNET or --public-ip', 'INVALID_FLAGS')
   const sn = o.subnet === undefined ? null : parseSubnetArg(o.subnet)
@@ -100,7 +99,7 @@ export async function reserveLease(store: EtcdStore, o: ReserveOptions, confirm:
     if (!(await confirm(`Remove the etcd lease from ${lease.key} so it never expires?`)))
       return {action: 'unchanged', revision: null, ...base}
     // The same bytes, put back without a lease, only if nobody (a renewal) rewrote the key since we read it.
-    const {revision} = await putIfUnchanged(store, lease.key, lease.value, lease.modRevision)
+    const {revision} = await store.putIfUnchanged(lease.key, lease.value, lease.modRevision)
     return {action: 'reserved', revision, ...base}
   }
 
@@ -155,7 +154,7 @@ export async function reserveLease(store: EtcdStore, o: ReserveOptions, confirm:
   }
   if (o.dryRun) return {action: 'dry-run', revision: null, ...base}
   if (!(await confirm(`Create the reservation ${key}?`))) return {action: 'unchanged', revision: null, ...base}
-  const {revision} = await createIfAbsent(store, key, value)
+  const {revision} = await store.createIfAbsent(key, value)
   return {action: 'created', revision, ...base}
 }
 
@@ -170,7 +169,7 @@ export interface UnreserveResult {
 }
 
 export async function unreserveLease(
-  store: EtcdStore,
+  store: FlannelStore,
   subnet: string,
   ttlSeconds: number,
   dryRun: boolean,
@@ -188,7 +187,9 @@ export async function unreserveLease(
   if (dryRun) return {action: 'dry-run', leaseId: null, expiresAt: null, revision: null, ...base}
   if (!(await confirm(`Bind ${lease.key} to a new ${ttlSeconds}s etcd lease?`)))
     return {action: 'unchanged', leaseId: null, expiresAt: null, revision: null, ...base}
-  const {revision, leaseId} = await putWithNewLease(store, lease.key, lease.value, lease.modRevision, ttlSeconds)
+  const {revision, leaseId} = await store.putIfUnchanged(lease.key, lease.value, lease.modRevision, {
+    ttlSeconds,
+  })
   return {action: 'unreserved', leaseId, expiresAt: isoSeconds(now + ttlSeconds * 1000), revision, ...base}
 }
 
@@ -218,7 +219,7 @@ export interface ReleaseResult {
 }
 
 export async function releaseLeases(
-  store: EtcdStore,
+  store: FlannelStore,
   o: ReleaseOptions,
   hooks: {onPlan: (targets: ReleaseTarget[]) => void; confirm: Confirm},
 ): Promise<ReleaseResult> {
@@ -260,7 +261,7 @@ export async function releaseLeases(
   const result: ReleaseResult = {applied: false, dryRun: o.dryRun, selected, deleted: [], lost: []}
   if (o.dryRun || selected.length === 0) return result
   if (!(await hooks.confirm(`Delete ${selected.length} lease key(s)?`))) return result
-  const out = await deleteGuarded(store, selected)
+  const out = await store.deleteGuarded(selected)
   const final = {...result, applied: true, deleted: out.deleted, lost: out.lost}
   if (out.lost.length > 0) {
     throw new ConflictError(

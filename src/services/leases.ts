@@ -5,7 +5,7 @@ import {formatCidr6, formatIP6Flannel} from '../core/ipv6.js'
 import {decodeLeases, type Lease, type MalformedKey} from '../core/leases.js'
 import {UsageError} from '../core/errors.js'
 import {parseGoIPv4} from '../core/lease-value.js'
-import type {NetworkReader} from '../store/reader.js'
+import type {NetworkReader} from '../store/port.js'
 
 export interface LeaseJson {
   subnet: string

@@ -18,9 +18,12 @@ import {
 import type {NetworkSnapshot, RawKV} from '../core/leases.js'
 import {v2LeaseId} from '../core/v2-keyspace.js'
 import type {Confirm} from '../prompts/confirm.js'
-import type {EtcdStore} from '../store/etcd-store.js'
-import type {EtcdV2Store} from '../store/etcd-v2.js'
-import {createIfAbsent, createWithNewLease} from '../store/mutations.js'
+import type {FlannelStore} from '../store/port.js'
+
+/** The v2 keyspace migrate reads, and the etcdctl flags that reach it again (for the delete command). */
+export interface V2Source extends Pick<FlannelStore, 'layout' | 'readNetwork' | 'leaseTtls'> {
+  etcdctlFlags(): string
+}
 
 /** How far a copied key's remaining v3 TTL may be from the v2 one at verification. */
 export const TTL_TOLERANCE_SECONDS = 5
@@ -116,8 +119,8 @@ function followUps(plan: MigratePlanItem[], ignored: string[], deleteCommand: st
 }
 
 export async function migrateV2ToV3(
-  v3: EtcdStore,
-  v2: EtcdV2Store,
+  v3: FlannelStore,
+  v2: V2Source,
   o: MigrateOptions,
   hooks: {onPlan: (r: MigrateResult) => void; confirm: Confirm},
 ): Promise<MigrateResult> {
@@ -193,10 +196,10 @@ export async function migrateV2ToV3(
     }
     try {
       if (ttl === null) {
-        const {revision} = await createIfAbsent(v3, p.key, p.value)
+        const {revision} = await v3.createIfAbsent(p.key, p.value)
         created.push({key: p.key, leaseId: null, ttlSeconds: null, revision})
       } else {
-        const {revision, leaseId} = await createWithNewLease(v3, p.key, p.value, ttl)
+        const {revision, leaseId} = await v3.createIfAbsent(p.key, p.value, {ttlSeconds: ttl})
         created.push({key: p.key, leaseId, ttlSeconds: ttl, revision})
       }
     } catch (error) {

@@ -10,13 +10,12 @@ import {
   parseNetworkConfig,
   resolveNetworkConfig,
 } from '../core/config.js'
-import {NotFoundError, UsageError} from '../core/errors.js'
+import {ConflictError, NotFoundError, UsageError} from '../core/errors.js'
 import {formatCidr4, formatIPv4} from '../core/ipv4.js'
 import {formatCidr6, formatIP6Flannel} from '../core/ipv6.js'
-import {type Capacity, capacity, decodeLeases} from '../core/leases.js'
+import {type Capacity, capacity, decodeLeases, type RawKV} from '../core/leases.js'
 import {configExists} from '../store/conflicts.js'
-import type {EtcdStore} from '../store/etcd-store.js'
-import type {NetworkReader} from '../store/reader.js'
+import type {FlannelStore, NetworkReader} from '../store/port.js'
 
 export interface EffectiveJson {
   network: string | null
@@ -215,7 +214,12 @@ export interface InitResult {
 }
 
 /** Creates the config key only if it is absent (exit 3 and the existing config otherwise). */
-export async function initNetwork(store: EtcdStore, key: string, o: InitOptions, dryRun: boolean): Promise<InitResult> {
+export async function initNetwork(
+  store: FlannelStore,
+  key: string,
+  o: InitOptions,
+  dryRun: boolean,
+): Promise<InitResult> {
   const {text, effective} = buildInitConfig(o)
   const base = {key, config: JSON.parse(text) as unknown, raw: text, effective: effectiveToJson(effective)}
   if (dryRun) {
@@ -223,6 +227,12 @@ export async function initNetwork(store: EtcdStore, key: string, o: InitOptions,
     if (existing) throw configExists(key, existing)
     return {applied: false, dryRun: true, revision: null, ...base}
   }
-  const {revision} = await store.createConfig(text)
-  return {applied: true, dryRun: false, revision, ...base}
+  try {
+    const {revision} = await store.createIfAbsent(key, text)
+    return {applied: true, dryRun: false, revision, ...base}
+  } catch (error) {
+    if (error instanceof ConflictError && error.code === 'ALREADY_EXISTS')
+      throw configExists(key, (error.details as {now: RawKV | null}).now)
+    throw error
+  }
 }

@@ -6,7 +6,7 @@ import {formatCidr4, formatIPv4, parseCidr4} from '../core/ipv4.js'
 import {decodeLeases} from '../core/leases.js'
 import {backendMtu, renderSubnetEnv} from '../core/subnet-env.js'
 import {writeFileAtomic} from '../io/atomic-write.js'
-import type {NetworkReader} from '../store/reader.js'
+import type {NetworkReader} from '../store/port.js'
 import {leaseFilter} from './leases.js'
 
 export interface SubnetEnvOptions {

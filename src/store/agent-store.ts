@@ -4,8 +4,6 @@ import type {AgentStore} from '../agent/agent.js'
 import type {Cidr4} from '../core/ipv4.js'
 import {makeSubnetKey} from '../core/subnet-key.js'
 import type {EtcdStore} from './etcd-store.js'
-import {createIfAbsent, deleteGuarded, grantLease, putIfUnchanged, revokeLease} from './mutations.js'
-import {watchSubnets} from './watch.js'
 import {ConflictError} from '../core/errors.js'
 
 export function agentStore(store: EtcdStore): AgentStore {
@@ -16,33 +14,21 @@ export function agentStore(store: EtcdStore): AgentStore {
     subnetKey: (subnet: Cidr4) => store.layout.subnetKey(makeSubnetKey(subnet)),
     // flanneld: Grant(86400), then a Txn on version 0; the grant is revoked when the key exists.
     async createLease(key, value, ttlSeconds) {
-      const leaseId = await grantLease(store, ttlSeconds)
-      try {
-        const r = await createIfAbsent(store, key, value, {leaseId})
-        return {modRevision: r.revision, leaseId}
-      } catch (error) {
-        await revokeLease(store, leaseId)
-        throw error
-      }
+      const r = await store.createIfAbsent(key, value, {ttlSeconds})
+      return {modRevision: r.revision, leaseId: r.leaseId}
     },
     // flanneld renews with a new grant and an unconditional put, orphaning the old lease; here the put is guarded on
     // our mod revision, and the old lease (no longer attached to anything) is revoked.
     async renewLease(key, value, modRevision, ttlSeconds) {
       const old = await store.getKey(key)
-      const leaseId = await grantLease(store, ttlSeconds)
-      try {
-        const r = await putIfUnchanged(store, key, value, modRevision, {leaseId})
-        if (old && old.lease !== '0' && old.modRevision === modRevision) await revokeLease(store, old.lease)
-        return {modRevision: r.revision, leaseId}
-      } catch (error) {
-        await revokeLease(store, leaseId)
-        throw error
-      }
+      const r = await store.putIfUnchanged(key, value, modRevision, {ttlSeconds})
+      if (old && old.lease !== '0' && old.modRevision === modRevision) await store.revokeLease(old.lease)
+      return {modRevision: r.revision, leaseId: r.leaseId}
     },
     async deleteKey(key, modRevision) {
-      const r = await deleteGuarded(store, [{key, modRevision}])
+      const r = await store.deleteGuarded([{key, modRevision}])
       if (r.lost.length > 0) throw new ConflictError(`${key} changed before it could be deleted`, 'CAS_LOST')
     },
-    watch: (fromRevision, cb) => watchSubnets(store, fromRevision, cb),
+    watch: (fromRevision, cb) => store.watchSubnets(fromRevision, cb),
   }
 }

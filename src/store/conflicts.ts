@@ -1,7 +1,38 @@
-/** Conflict errors the store raises, kept apart from the etcd client so commands can build them without loading it. */
+/**
+ * Conflict errors the stores raise when a guard is lost, shared by every FlannelStore implementation (and kept apart
+ * from the etcd client so commands can build them without loading it).
+ */
 
 import {ConflictError} from '../core/errors.js'
 import type {RawKV} from '../core/leases.js'
+
+function describeNow(kv: RawKV | null): string {
+  if (!kv) return 'it no longer exists'
+  return `it is now at mod revision ${kv.modRevision}${kv.lease === '0' ? ' with no lease' : ` with lease ${kv.lease}`}: ${kv.value}`
+}
+
+/** A guarded put lost: `key` is no longer at `modRevision`. */
+export function casLost(key: string, modRevision: string, now: RawKV | null): ConflictError {
+  return new ConflictError(
+    `${key} changed since it was read at mod revision ${modRevision} (${describeNow(now)}); nothing was written`,
+    'CAS_LOST',
+    'read it again and retry',
+    {key, expectedModRevision: modRevision, now},
+  )
+}
+
+/** A create lost: `key` exists. */
+export function alreadyExists(key: string, now: RawKV | null): ConflictError {
+  return new ConflictError(
+    `${key} already exists (${describeNow(now)}); nothing was written`,
+    'ALREADY_EXISTS',
+    undefined,
+    {
+      key,
+      now,
+    },
+  )
+}
 
 /** The conflict `network init` reports when a config is already stored. */
 export function configExists(key: string, kv: RawKV | null): ConflictError {

@@ -19,8 +19,10 @@ import {
 import {FlannelctlError, UnavailableError, UsageError} from '../core/errors.js'
 import {type KeyLayout, keyLayout} from '../core/keys.js'
 import {classifyKeys, type NetworkSnapshot, type RawKV} from '../core/leases.js'
-import {configExists} from './conflicts.js'
+import {alreadyExists, casLost} from './conflicts.js'
 import {normaliseEndpoint, readPem} from './endpoints.js'
+import type {DeleteOutcome, FlannelStore, GuardedKey, LostGuard, Progress, WriteOptions, WriteResult} from './port.js'
+import {watchPrefix, type WatchCallbacks, type WatchHandle} from './watch.js'
 
 export interface ConnectionOptions {
   readonly endpoints: readonly string[]
@@ -45,8 +47,15 @@ export function toRawKV(kv: IKeyValue): RawKV {
   }
 }
 
-export class EtcdStore {
+/** etcd's default --max-txn-ops. */
+export const MAX_TXN_OPS = 128
+/** TimeToLive calls in flight at once. */
+const LEASE_LOOKUPS = 64
+
+export class EtcdStore implements FlannelStore {
   readonly layout: KeyLayout
+  readonly source = 'etcd'
+  readonly api = 'v3'
   private readonly client: Etcd3
   private readonly endpoints: readonly string[]
 
@@ -132,7 +141,6 @@ export class EtcdStore {
     this.client.close()
   }
 
-  /** Runs one etcd call with a deadline and maps its failure (used by every store module). */
   /**
    * The first call of a store proves etcd answers within --dial-timeout (exit 69 naming the endpoints otherwise);
    * a failed probe is tried again on the next call. Commands can therefore open a store before checking their input,
@@ -153,9 +161,10 @@ export class EtcdStore {
     return this.reached
   }
 
-  async call<T>(what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  /** Runs one etcd call with the --command-timeout deadline and maps its failure. */
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     await this.ensureReached()
-    return this.timed(what, timeoutMs, fn)
+    return this.timed(what, this.opts.commandTimeoutMs, fn)
   }
 
   private async timed<T>(what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
@@ -229,21 +238,15 @@ export class EtcdStore {
 
   /** Everything under the prefix at one revision: config, subnet keys and foreign keys. */
   async readNetwork(): Promise<NetworkSnapshot> {
-    const res = await this.call('a read', this.opts.commandTimeoutMs, () =>
-      this.client.getAll().prefix(this.layout.range).exec(),
-    )
+    const res = await this.call('a read', () => this.client.getAll().prefix(this.layout.range).exec())
     return classifyKeys(this.layout, res.kvs.map(toRawKV), String(res.header.revision))
   }
 
   /**
-   * Remaining TTL in seconds of each distinct lease ID, with at most `concurrency` TimeToLive calls in flight.
+   * Remaining TTL in seconds of each distinct lease ID, with at most LEASE_LOOKUPS TimeToLive calls in flight.
    * An expired or revoked lease maps to -1; a lease whose lookup failed is absent from the result.
    */
-  async leaseTtls(
-    ids: Iterable<string>,
-    concurrency = 64,
-    onProgress?: (done: number, total: number) => void,
-  ): Promise<Map<string, number>> {
+  async leaseTtls(ids: Iterable<string>, onProgress?: Progress): Promise<Map<string, number>> {
     const unique = [...new Set([...ids].filter((id) => id !== '0'))]
     const out = new Map<string, number>()
     let next = 0
@@ -251,48 +254,126 @@ export class EtcdStore {
     const worker = async (): Promise<void> => {
       while (next < unique.length) {
         const id = unique[next++]!
-        const res = await this.call('a lease TTL lookup', this.opts.commandTimeoutMs, () =>
-          this.client.leaseClient.leaseTimeToLive({ID: id}),
-        )
+        const res = await this.call('a lease TTL lookup', () => this.client.leaseClient.leaseTimeToLive({ID: id}))
         out.set(id, Number(res.TTL))
         done++
         onProgress?.(done, unique.length)
       }
     }
-    await Promise.all(Array.from({length: Math.min(concurrency, unique.length)}, worker))
+    await Promise.all(Array.from({length: Math.min(LEASE_LOOKUPS, unique.length)}, worker))
     return out
   }
 
   /** One key, or null when it does not exist. */
   async getKey(key: string): Promise<RawKV | null> {
-    const res = await this.call('a read', this.opts.commandTimeoutMs, () => this.client.get(key).exec())
+    const res = await this.call('a read', () => this.client.get(key).exec())
     const kv = res.kvs[0]
     return kv ? toRawKV(kv) : null
   }
 
-  /** Creates the config key only if it does not exist (a transaction on create revision 0). */
-  async createConfig(value: string): Promise<{revision: string}> {
-    const key = this.layout.config
-    const res = await this.call('a config write', this.opts.commandTimeoutMs, () =>
-      this.client
-        .if(key, 'Create', '==', 0)
-        .then(this.client.put(key).value(value))
-        .else(this.client.get(key))
-        .commit(),
-    )
-    if (!res.succeeded) {
-      const kv = res.responses[0]?.response_range?.kvs[0]
-      throw configExists(key, kv ? toRawKV(kv) : null)
+  /** A transaction: put when `key`'s `field` revision equals `expected`, else read the key back. */
+  private async txnPut(
+    what: string,
+    key: string,
+    field: 'Mod' | 'Create',
+    expected: string | number,
+    value: string,
+    leaseId: string,
+  ): Promise<Txn> {
+    const c = this.client
+    const put = c.put(key).value(value)
+    if (leaseId !== '0') put.lease(leaseId)
+    const res = await this.call(what, () => c.if(key, field, '==', expected).then(put).else(c.get(key)).commit())
+    if (res.succeeded) return {ok: true, revision: String(res.header.revision)}
+    const kv = res.responses[0]?.response_range?.kvs[0]
+    return {ok: false, now: kv ? toRawKV(kv) : null}
+  }
+
+  /**
+   * A write, under a new lease when `ttlSeconds` is given: grant first, then the guarded transaction, and revoke the
+   * grant again when the guard fails (flanneld's createSubnet: Grant, then a Txn on create revision 0). This is the
+   * one create-with-new-lease path, shared by the services and the agent.
+   */
+  private async withLease(
+    ttlSeconds: number | undefined,
+    write: (leaseId: string) => Promise<Txn>,
+    lost: (now: RawKV | null) => Error,
+  ): Promise<WriteResult> {
+    const leaseId = ttlSeconds === undefined ? '0' : await this.grantLease(ttlSeconds)
+    let r: Txn
+    try {
+      r = await write(leaseId)
+    } catch (error) {
+      if (leaseId !== '0') await this.revokeLease(leaseId)
+      throw error
     }
-    return {revision: String(res.header.revision)}
+    if (r.ok) return {revision: r.revision, leaseId}
+    if (leaseId !== '0') await this.revokeLease(leaseId)
+    throw lost(r.now)
   }
 
-  get timeoutMs(): number {
-    return this.opts.commandTimeoutMs
+  async putIfUnchanged(key: string, value: string, modRevision: string, opts: WriteOptions = {}): Promise<WriteResult> {
+    return this.withLease(
+      opts.ttlSeconds,
+      (leaseId) => this.txnPut('a guarded write', key, 'Mod', modRevision, value, leaseId),
+      (now) => casLost(key, modRevision, now),
+    )
   }
 
-  /** The etcd3 client, for the store layer's own modules and tests; nothing outside src/store uses it. */
-  get raw(): Etcd3 {
-    return this.client
+  async createIfAbsent(key: string, value: string, opts: WriteOptions = {}): Promise<WriteResult> {
+    return this.withLease(
+      opts.ttlSeconds,
+      (leaseId) => this.txnPut('a create', key, 'Create', 0, value, leaseId),
+      (now) => alreadyExists(key, now),
+    )
+  }
+
+  /**
+   * Keys go in transactions of at most MAX_TXN_OPS; a transaction whose guard fails is re-read, and retried without
+   * the keys that changed, so every key that is still as listed is deleted and every key that changed is reported.
+   */
+  async deleteGuarded(keys: readonly GuardedKey[]): Promise<DeleteOutcome> {
+    const c = this.client
+    const deleted: string[] = []
+    const lost: LostGuard[] = []
+    for (let i = 0; i < keys.length; i += MAX_TXN_OPS) {
+      let chunk = keys.slice(i, i + MAX_TXN_OPS)
+      for (let attempt = 0; chunk.length > 0 && attempt < 3; attempt++) {
+        const [first, ...rest] = chunk
+        let builder = c.if(first!.key, 'Mod', '==', first!.modRevision)
+        for (const k of rest) builder = builder.and(k.key, 'Mod', '==', k.modRevision)
+        const ops = chunk.map((k) => c.delete().key(k.key))
+        const res = await this.call('a guarded delete', () => builder.then(...ops).commit())
+        if (res.succeeded) {
+          deleted.push(...chunk.map((k) => k.key))
+          chunk = []
+          break
+        }
+        // Find which guards failed, report those keys, retry the rest (their guards still hold).
+        const now = await Promise.all(chunk.map(async (k) => ({k, kv: await this.getKey(k.key)})))
+        const changed = now.filter(({k, kv}) => kv?.modRevision !== k.modRevision)
+        for (const {k, kv} of changed) lost.push({key: k.key, expectedModRevision: k.modRevision, now: kv})
+        chunk = now.filter(({k, kv}) => kv?.modRevision === k.modRevision).map(({k}) => k)
+      }
+      for (const k of chunk) lost.push({key: k.key, expectedModRevision: k.modRevision, now: await this.getKey(k.key)})
+    }
+    return {deleted, lost}
+  }
+
+  private async grantLease(ttlSeconds: number): Promise<string> {
+    const res = await this.call('a lease grant', () => this.client.leaseClient.leaseGrant({TTL: ttlSeconds, ID: 0}))
+    return String(res.ID)
+  }
+
+  /** Revokes a lease (etcd deletes the keys still bound to it); best effort: a failure is ignored. */
+  async revokeLease(leaseId: string): Promise<void> {
+    await this.call('a lease revoke', () => this.client.leaseClient.leaseRevoke({ID: leaseId})).catch(() => undefined)
+  }
+
+  /** Watches the subnets keyspace from the revision after `fromRevision` (see watch.ts). */
+  watchSubnets(fromRevision: string, cb: WatchCallbacks): Promise<WatchHandle> {
+    return watchPrefix(this.client, this.layout.subnets, fromRevision, cb)
   }
 }
+
+type Txn = {ok: true; revision: string} | {ok: false; now: RawKV | null}

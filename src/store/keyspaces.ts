@@ -8,7 +8,8 @@
 
 import type {ConnectionOptions, EtcdStore} from './etcd-store.js'
 import {EtcdV2Store} from './etcd-v2.js'
-import {etcdReader, type NetworkReader, v2Reader} from './reader.js'
+import type {NetworkReader} from './port.js'
+import {etcdReader, v2Reader} from './reader.js'
 
 export const ETCD_APIS = ['auto', 'v3', 'v2'] as const
 export type EtcdApi = (typeof ETCD_APIS)[number]

@@ -4,10 +4,10 @@
  * Reconnects are the client's own, with a backoff capped at 2 s.
  */
 
-import type {Watcher} from 'etcd3'
+import type {Etcd3, Watcher} from 'etcd3'
 
 import type {RawKV} from '../core/leases.js'
-import {type EtcdStore, toRawKV} from './etcd-store.js'
+import {toRawKV} from './etcd-store.js'
 
 export type WatchEvent = {type: 'put'; kv: RawKV} | {type: 'delete'; key: string; modRevision: string}
 
@@ -26,10 +26,16 @@ export interface WatchCallbacks {
 /** How long cancel() waits for etcd to confirm the cancellation. */
 const CANCEL_WAIT_MS = 2000
 
-export async function watchSubnets(store: EtcdStore, fromRevision: string, cb: WatchCallbacks): Promise<WatchHandle> {
-  const w: Watcher = await store.raw
+/** Used by EtcdStore.watchSubnets, which owns the client. */
+export async function watchPrefix(
+  client: Etcd3,
+  prefix: string,
+  fromRevision: string,
+  cb: WatchCallbacks,
+): Promise<WatchHandle> {
+  const w: Watcher = await client
     .watch()
-    .prefix(store.layout.subnets)
+    .prefix(prefix)
     .startRevision(String(BigInt(fromRevision) + 1n))
     .create()
   let lost = false

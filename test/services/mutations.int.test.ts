@@ -236,9 +236,10 @@ describe('leases release against etcd', () => {
     const s = await open()
     await Promise.all(
       subnets.map((sn, i) =>
-        s.raw
-          .put(`${P}/subnets/${sn.replace('/', '-')}`)
-          .value(vxlanValue(`192.168.${Math.floor(i / 200) + 3}.${(i % 200) + 1}`, '02:00:00:00:00:01')),
+        s.createIfAbsent(
+          `${P}/subnets/${sn.replace('/', '-')}`,
+          vxlanValue(`192.168.${Math.floor(i / 200) + 3}.${(i % 200) + 1}`, '02:00:00:00:00:01'),
+        ),
       ),
     )
     const r = await releaseLeases(
