@@ -11,7 +11,7 @@
 import {planAcquire} from '../core/allocation.js'
 import {type EffectiveConfig, type NetworkConfig, resolveNetworkConfig} from '../core/config.js'
 import {suspiciousAddress} from '../core/doctor.js'
-import {ConflictError, FlannelctlError, UsageError} from '../core/errors.js'
+import {ConflictError, isFatal, UsageError} from '../core/errors.js'
 import type {InterfaceChoice, InterfaceRequest} from '../core/iface.js'
 import {type Cidr4, formatCidr4, formatIPv4, parseCidr4} from '../core/ipv4.js'
 import {decodeLeases, type NetworkSnapshot, type RawKV} from '../core/leases.js'
@@ -185,11 +185,18 @@ export class Agent {
   private randomFully = true
   /** FLANNEL_NETWORK / FLANNEL_SUBNET from the subnet.env of an earlier run, for removing its masquerade rules. */
   private previousEnv: {network: Cidr4; subnet: Cidr4} | null = null
+  /** A renewal of our key in flight, and the watch events for our key seen meanwhile (held until it resolves). */
+  private renewing: {key: string; value: string; echoes: RawKV[]} | null = null
+  /** Aborted when the caller's signal aborts or when any of the agent's activities fails: one cancellation for all. */
+  private readonly life = new AbortController()
+  private readonly signal: AbortSignal
 
   constructor(
     private readonly o: AgentOptions,
     private readonly d: AgentDeps,
-  ) {}
+  ) {
+    this.signal = AbortSignal.any([d.signal, this.life.signal])
+  }
 
   getStatus(): AgentStatus {
     const s = this.status
@@ -198,7 +205,7 @@ export class Agent {
   }
 
   private get aborted(): boolean {
-    return this.d.signal.aborted
+    return this.signal.aborted
   }
 
   /** Retries `fn` with a backoff (1 s doubling to 10 s) while it fails, logging each failure; null when aborted. */
@@ -208,12 +215,12 @@ export class Agent {
       try {
         return await fn()
       } catch (error) {
-        if (error instanceof UsageError) throw error
+        if (isFatal(error)) throw error
         this.status.lastError = `${what}: ${errorText(error)}`
         this.d.log('warn', `${what} failed (attempt ${attempt}), retrying in ${delay / 1000}s`, {
           error: errorText(error),
         })
-        await this.d.clock.sleep(delay, this.d.signal)
+        await this.d.clock.sleep(delay, this.signal)
         delay = Math.min(delay * 2, 10_000)
       }
     }
@@ -251,8 +258,22 @@ export class Agent {
     if (this.o.ipMasq && !this.effective.enableNFTables) this.randomFully = await this.d.dataplane.traffic.randomFully()
     if (!(await this.acquire())) return
     await this.startWatch()
-    await Promise.all([this.renewLoop(), this.resyncLoop()])
+    // Structured cancellation: when one activity fails, the others are aborted (not left sleeping for hours), and
+    // run() rejects with the first failure so that the process exits non-zero.
+    const activities = [this.renewLoop(), this.resyncLoop()].map((p) =>
+      p.catch((error: unknown) => {
+        this.life.abort()
+        throw error
+      }),
+    )
+    const settled = await Promise.allSettled(activities)
+    await this.syncing
     await this.watchHandle?.cancel()
+    const failed = settled.find((r) => r.status === 'rejected')
+    if (failed) {
+      this.d.log('error', `stopping: ${errorText(failed.reason)}`)
+      throw failed.reason
+    }
     this.d.log('info', 'stopped; the lease and the dataplane are left in place')
   }
 
@@ -314,12 +335,12 @@ export class Agent {
           }
         }
       } catch (error) {
-        if (error instanceof UsageError) throw error
+        if (isFatal(error)) throw error
         problem = `reading the config: ${errorText(error)}`
       }
       this.status.lastError = problem
       this.d.log('warn', `${problem}; retrying in ${delay / 1000}s`)
-      await this.d.clock.sleep(delay, this.d.signal)
+      await this.d.clock.sleep(delay, this.signal)
       delay = Math.min(delay * 2, 10_000)
     }
     return false
@@ -421,14 +442,14 @@ export class Agent {
         await this.adopt(got)
         return true
       } catch (error) {
-        if (error instanceof UsageError) throw error
+        if (isFatal(error)) throw error
         if (error instanceof ConflictError && round < 10) {
           this.d.log('warn', `lost the race for a subnet, picking again (${errorText(error)})`)
           continue
         }
         this.status.lastError = `acquiring a lease: ${errorText(error)}`
         this.d.log('error', `acquiring a lease failed: ${errorText(error)}; retrying in ${delay / 1000}s`)
-        await this.d.clock.sleep(delay, this.d.signal)
+        await this.d.clock.sleep(delay, this.signal)
         delay = Math.min(delay * 2, 10_000)
       }
     }
@@ -459,7 +480,7 @@ export class Agent {
     }
     // As flanneld does, a failure to install the rules is logged and retried every resync; it does not cost the lease.
     await this.ensureTrafficRules(l.subnet, true).catch((error: unknown) => {
-      if (error instanceof UsageError) throw error
+      if (isFatal(error)) throw error
       this.status.lastError = `traffic rules: ${errorText(error)}`
       this.d.log('error', `installing the masquerade/forward rules failed (retrying every resync): ${errorText(error)}`)
     })
@@ -470,8 +491,7 @@ export class Agent {
       mtu,
       ipMasq: this.o.ipMasq,
     })
-    await this.d.files.writeAtomic(this.o.subnetFile, content)
-    this.status.subnetEnvWritten = true
+    await this.writeSubnetEnv(content)
     if (changed)
       this.d.log(
         'warn',
@@ -533,6 +553,19 @@ export class Agent {
     }
   }
 
+  /** As flanneld: a failed write (a full disk) is logged, not fatal; every resync writes again until it succeeds. */
+  private async writeSubnetEnv(content: string): Promise<void> {
+    try {
+      await this.d.files.writeAtomic(this.o.subnetFile, content)
+      this.status.subnetEnvWritten = true
+    } catch (error) {
+      if (isFatal(error)) throw error
+      this.status.subnetEnvWritten = false
+      this.status.lastError = `writing ${this.o.subnetFile}: ${errorText(error)}`
+      this.d.log('error', `failed to write subnet file (retrying every resync): ${errorText(error)}`)
+    }
+  }
+
   private async startWatch(): Promise<void> {
     const snap = await this.retry('listing the subnets', () => this.d.store.readNetwork())
     if (!snap) return
@@ -563,11 +596,22 @@ export class Agent {
         continue
       }
       this.kvs.set(e.kv.key, e.kv)
-      if (this.own && e.kv.key === this.own.key && e.kv.modRevision !== this.own.modRevision) this.ownKeyChanged(e.kv)
+      if (this.own && e.kv.key === this.own.key && !this.isOwnWrite(e.kv)) {
+        // The event of our own renewal can arrive before renewLease resolves: judge it once we know what we wrote.
+        if (this.renewing?.key === e.kv.key) this.renewing.echoes.push(e.kv)
+        else this.ownKeyChanged(e.kv)
+      }
     }
     // Event-driven: program the difference from what the last sync left; the periodic resync reads the kernel.
     this.scheduleSync(false)
     if (this.reacquire) this.poke()
+  }
+
+  /** The put is one we made: the revision we hold, or the lease and value we hold. */
+  private isOwnWrite(kv: RawKV): boolean {
+    const own = this.own
+    if (!own) return false
+    return kv.modRevision === own.modRevision || (kv.lease === own.leaseId && kv.value === own.value)
   }
 
   /** Another writer changed our key: keep it if it is still ours (e.g. an operator reserved it), else re-acquire. */
@@ -618,7 +662,7 @@ export class Agent {
         // Sleep until the renewal is due, or until the watch asks for a re-list or a re-acquire.
         const woken = new AbortController()
         this.wake = () => woken.abort()
-        await this.d.clock.sleep(Math.min(wait, 2 ** 31 - 1), AbortSignal.any([this.d.signal, woken.signal]))
+        await this.d.clock.sleep(Math.min(wait, 2 ** 31 - 1), AbortSignal.any([this.signal, woken.signal]))
         this.wake = null
         continue
       }
@@ -627,13 +671,22 @@ export class Agent {
   }
 
   private async renew(own: OwnLease): Promise<void> {
+    const value = this.leaseValue()
+    const renewing = {key: own.key, value, echoes: [] as RawKV[]}
+    this.renewing = renewing
     try {
-      const r = await this.d.store.renewLease(own.key, this.leaseValue(), own.modRevision, SUBNET_TTL_SECONDS)
-      this.own = {...own, ...r, value: this.leaseValue(), expiresAt: this.d.clock.now() + SUBNET_TTL_SECONDS * 1000}
+      const r = await this.d.store.renewLease(own.key, value, own.modRevision, SUBNET_TTL_SECONDS)
+      this.renewing = null
+      this.own = {...own, ...r, value, expiresAt: this.d.clock.now() + SUBNET_TTL_SECONDS * 1000}
       this.status.leaseId = r.leaseId
       this.status.expiresAt = new Date(this.own.expiresAt).toISOString()
       this.d.log('info', `renewed ${own.key} until ${this.status.expiresAt}`)
+      // Events seen while the renewal was in flight: ours (our lease and value) are dropped, later ones judged.
+      for (const kv of renewing.echoes)
+        if (!this.isOwnWrite(kv) && BigInt(kv.modRevision) > BigInt(r.modRevision)) this.ownKeyChanged(kv)
     } catch (error) {
+      this.renewing = null
+      if (isFatal(error)) throw error
       if (error instanceof ConflictError) {
         const now = await this.d.store.getKey(own.key).catch(() => undefined)
         if (now === null) this.reacquire = true
@@ -643,7 +696,7 @@ export class Agent {
       const left = own.expiresAt - this.d.clock.now()
       this.status.lastError = `renewing ${own.key}: ${errorText(error)}`
       this.d.log('error', `renewing ${own.key} failed: ${errorText(error)}; ${Math.round(left / 1000)}s of lease left`)
-      await this.d.clock.sleep(Math.max(1000, Math.min(60_000, left / 4)), this.d.signal)
+      await this.d.clock.sleep(Math.max(1000, Math.min(60_000, left / 4)), this.signal)
     }
   }
 
@@ -755,7 +808,7 @@ export class Agent {
   /** Every --resync: recreate the device if it vanished, re-check subnet.env and the traffic rules, and reconcile. */
   private async resyncLoop(): Promise<void> {
     while (!this.aborted) {
-      await this.d.clock.sleep(this.o.resyncMs, this.d.signal)
+      await this.d.clock.sleep(this.o.resyncMs, this.signal)
       if (this.aborted || !this.own) continue
       try {
         await this.ensureTrafficRules(this.own.subnet, false)
@@ -773,9 +826,10 @@ export class Agent {
           }
           await this.adopt(this.own)
         }
-        if ((await this.d.files.read(this.o.subnetFile)) === null) await this.adopt(this.own)
+        if (!this.status.subnetEnvWritten || (await this.d.files.read(this.o.subnetFile)) === null)
+          await this.adopt(this.own)
       } catch (error) {
-        if (error instanceof FlannelctlError && error.exitCode === 2) throw error
+        if (isFatal(error)) throw error
         if (!this.hostGw) this.status.deviceUp = false
         this.status.lastError = `resync: ${errorText(error)}`
         this.d.log('error', `resync repair failed: ${errorText(error)}`)

@@ -2,7 +2,7 @@
 
 import {createServer, type Server} from 'node:http'
 
-import {UsageError} from '../core/errors.js'
+import {EnvironmentError, UsageError} from '../core/errors.js'
 import type {AgentStatus} from './agent.js'
 
 export function parseListenAddress(s: string): {host: string; port: number} {
@@ -30,7 +30,7 @@ export async function startHealthServer(addr: string, status: () => AgentStatus)
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(new UsageError(`cannot listen on --healthz-addr ${addr}: ${e.code ?? e.message}`, 'LISTEN_FAILED')),
+      reject(new EnvironmentError(`cannot listen on --healthz-addr ${addr}: ${e.code ?? e.message}`, 'LISTEN_FAILED')),
     )
     server.listen(port, host, () => resolve())
   })

@@ -126,6 +126,11 @@ export default class AgentCommand extends BaseCommand<typeof AgentCommand> {
     const health = f['healthz-addr'] ? await startHealthServer(f['healthz-addr'], () => agent.getStatus()) : null
     try {
       await agent.run()
+    } catch (error) {
+      // A failed agent must end the process (systemd's Restart=on-failure): nothing it leaves behind may keep the
+      // event loop alive. An unref'd timer does not itself keep the process alive.
+      setTimeout(() => process.exit(), 3000).unref()
+      throw error
     } finally {
       health?.close()
       store.close()

@@ -6,7 +6,7 @@
 import {execFile} from 'node:child_process'
 import {readFile} from 'node:fs/promises'
 
-import {UsageError} from '../core/errors.js'
+import {DataplaneError, EnvironmentError, UsageError} from '../core/errors.js'
 import {type Cidr4, parseIPv4} from '../core/ipv4.js'
 import {parseMAC} from '../core/lease-value.js'
 import {chooseInterface, type InterfaceChoice, type InterfaceRequest} from '../core/iface.js'
@@ -26,7 +26,7 @@ export function run(cmd: string, args: readonly string[], input?: string): Promi
       {maxBuffer: 256 * 1024 * 1024, encoding: 'utf8'},
       (error, stdout, stderr) => {
         if (error && (error as NodeJS.ErrnoException).code === 'ENOENT') {
-          reject(new UsageError(`${cmd} not found: install iproute2 (apt-get install iproute2)`, 'MISSING_TOOL'))
+          reject(new EnvironmentError(`${cmd} not found: install iproute2 (apt-get install iproute2)`, 'MISSING_TOOL'))
           return
         }
         resolve({stdout, stderr, code: error ? ((error as {code?: number}).code ?? 1) : 0})
@@ -40,7 +40,7 @@ async function json<T>(cmd: string, args: readonly string[]): Promise<T | null> 
   const r = await run(cmd, args)
   if (r.code !== 0) {
     if (/does not exist|Cannot find device/i.test(r.stderr)) return null
-    throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr.trim()}`)
+    throw new DataplaneError(`${cmd} ${args.join(' ')} failed: ${r.stderr.trim()}`)
   }
   const text = r.stdout.trim()
   return text === '' ? ([] as unknown as T) : (JSON.parse(text) as T)

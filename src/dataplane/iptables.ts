@@ -3,7 +3,7 @@
  * re-checked against `iptables -S` on every resync. Every iptables/nft call goes through here.
  */
 
-import {UsageError} from '../core/errors.js'
+import {DataplaneError, EnvironmentError} from '../core/errors.js'
 import {
   deletePayload,
   FWD_CHAIN,
@@ -24,9 +24,9 @@ async function tool(
   try {
     return await run(cmd, args, input)
   } catch (error) {
-    if (error instanceof UsageError && error.code === 'MISSING_TOOL') {
+    if (error instanceof EnvironmentError && error.code === 'MISSING_TOOL') {
       const pkg = cmd.startsWith('nft') ? 'nftables' : 'iptables'
-      throw new UsageError(`${cmd} not found: install it (apt-get install ${pkg})`, 'MISSING_TOOL')
+      throw new EnvironmentError(`${cmd} not found: install it (apt-get install ${pkg})`, 'MISSING_TOOL')
     }
     throw error
   }
@@ -41,7 +41,7 @@ export async function iptablesRandomFully(): Promise<boolean> {
 export async function savedRules(table: string): Promise<string> {
   const r = await tool('iptables', ['-w', '-t', table, '-S'])
   if (r.code !== 0)
-    throw new UsageError(
+    throw new DataplaneError(
       `cannot read the iptables ${table} table: ${r.stderr.trim()} (is the ${table === 'nat' ? 'iptable_nat / nf_nat' : 'iptable_filter'} kernel module loaded?)`,
       'IPTABLES_UNAVAILABLE',
     )
@@ -64,13 +64,13 @@ export async function ensureIptRules(rules: readonly IptRule[]): Promise<number>
       if (!saved.get(t)!.split('\n').includes(`-N ${chain}`)) {
         const r = await tool('iptables', ['-w', '-t', t, '-N', chain])
         if (r.code !== 0 && !/exists/i.test(r.stderr))
-          throw new Error(`iptables -t ${t} -N ${chain}: ${r.stderr.trim()}`)
+          throw new DataplaneError(`iptables -t ${t} -N ${chain}: ${r.stderr.trim()}`)
       }
     }
   }
   const existing = new Set([...saved.values()].flatMap((s) => s.split('\n').map((l) => l.trim())))
   const r = await tool('iptables-restore', ['-w', '--noflush'], restorePayload(rules, existing))
-  if (r.code !== 0) throw new Error(`iptables-restore --noflush: ${r.stderr.trim()}`)
+  if (r.code !== 0) throw new DataplaneError(`iptables-restore --noflush: ${r.stderr.trim()}`)
   return missing.length
 }
 
@@ -82,14 +82,14 @@ export async function deleteIptRules(rules: readonly IptRule[]): Promise<number>
   const payload = deletePayload(rules, existing)
   if (payload === null) return 0
   const r = await tool('iptables-restore', ['-w', '--noflush'], payload)
-  if (r.code !== 0) throw new Error(`iptables-restore --noflush (delete): ${r.stderr.trim()}`)
+  if (r.code !== 0) throw new DataplaneError(`iptables-restore --noflush (delete): ${r.stderr.trim()}`)
   return new Set(rules.filter((x) => existing.has(ruleLine(x))).map((x) => `${x.table} ${ruleLine(x)}`)).size
 }
 
 /** Replaces flannel's nftables table with `script` (from core/masq.ts nftScript). */
 export async function applyNft(script: string): Promise<void> {
   const r = await tool('nft', ['-f', '-'], script)
-  if (r.code !== 0) throw new Error(`nft -f: ${r.stderr.trim()}`)
+  if (r.code !== 0) throw new DataplaneError(`nft -f: ${r.stderr.trim()}`)
 }
 
 /** Deletes flannel's nftables table, if nft exists and the table does. */

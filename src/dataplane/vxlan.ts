@@ -6,7 +6,7 @@
 import {randomBytes} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 
-import {UsageError} from '../core/errors.js'
+import {DataplaneError, EnvironmentError} from '../core/errors.js'
 import {type Cidr4, containsCidr4, formatCidr4, formatIPv4} from '../core/ipv4.js'
 import type {ActualState, SyncPlan} from '../core/reconcile.js'
 import type {LinkState} from '../core/vxlan.js'
@@ -36,7 +36,7 @@ export function randomMac(): string {
 
 async function ipOrThrow(args: string[], what: string): Promise<void> {
   const r = await run('ip', args)
-  if (r.code !== 0) throw new Error(`${what}: ip ${args.join(' ')}: ${r.stderr.trim()}`)
+  if (r.code !== 0) throw new DataplaneError(`${what}: ip ${args.join(' ')}: ${r.stderr.trim()}`)
 }
 
 /** Whether an existing link can be reused as flanneld would (same VNI, local address and port, vxlan, no GBP change). */
@@ -105,14 +105,14 @@ export async function ensureVxlanDevice(s: VxlanSpec): Promise<EnsuredDevice> {
     await ipOrThrow(['link', 'set', s.name, 'mtu', String(s.mtu)], `setting the MTU of ${s.name}`)
   }
   const now = await readLink(s.name)
-  if (!now) throw new Error(`${s.name} vanished right after it was set up`)
+  if (!now) throw new DataplaneError(`${s.name} vanished right after it was set up`)
   return {link: now, created: !link, recreated: link !== null && !reuse}
 }
 
 /** Gives the device exactly `<address>/32` from the Network (flannel's EnsureV4AddressOnLink) and brings it up. */
 export async function configureVxlanAddress(name: string, address: number, network: Cidr4): Promise<LinkState> {
   const link = await readLink(name)
-  if (!link) throw new Error(`${name} does not exist`)
+  if (!link) throw new DataplaneError(`${name} does not exist`)
   const lines: string[] = []
   for (const a of link.addresses) {
     if (containsCidr4(network, {ip: a.ip, prefix: 32}) && !(a.ip === address && a.prefix === 32))
@@ -123,7 +123,7 @@ export async function configureVxlanAddress(name: string, address: number, netwo
   if (!link.up) lines.push(`link set ${name} up`)
   if (lines.length === 0) return link
   const r = await run('ip', ['-batch', '-'], lines.join('\n') + '\n')
-  if (r.code !== 0) throw new Error(`configuring ${name}: ${r.stderr.trim()}`)
+  if (r.code !== 0) throw new DataplaneError(`configuring ${name}: ${r.stderr.trim()}`)
   return (await readLink(name))!
 }
 
@@ -148,7 +148,7 @@ export async function applySync(plan: SyncPlan): Promise<{errors: string[]}> {
 
 export function requireNetAdmin(has: boolean): void {
   if (!has) {
-    throw new UsageError(
+    throw new EnvironmentError(
       'the agent needs CAP_NET_ADMIN to program the vxlan device, routes and FDB: run it as root (or grant cap_net_admin)',
       'MISSING_CAPABILITY',
     )

@@ -4,7 +4,7 @@ import {randomBytes} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import {basename, dirname, join} from 'node:path'
 
-import {UsageError} from '../core/errors.js'
+import {EnvironmentError} from '../core/errors.js'
 
 export async function writeFileAtomic(path: string, data: string, mode = 0o644): Promise<void> {
   const dir = dirname(path)
@@ -29,6 +29,7 @@ export async function writeFileAtomic(path: string, data: string, mode = 0o644):
   } catch (error) {
     await fs.rm(tmp, {force: true}).catch(() => {})
     const e = error as NodeJS.ErrnoException
-    throw new UsageError(`cannot write ${path}: ${e.code ?? e.message}`, 'UNWRITABLE_FILE')
+    // ENOSPC, EROFS, EACCES: the environment, not the user; the agent logs it and writes again later (as flanneld).
+    throw new EnvironmentError(`cannot write ${path}: ${e.code ?? e.message}`, 'UNWRITABLE_FILE', {recoverable: true})
   }
 }
