@@ -3,13 +3,12 @@
  * --json), and lazily opened etcd connections closed in finally().
  */
 
-import {writeSync} from 'node:fs'
-import {stripVTControlCharacters} from 'node:util'
+import {format, stripVTControlCharacters} from 'node:util'
 
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
 import {ExitCode, FlannelctlError, UsageError} from '../core/errors.js'
-import {jsonPieces} from '../render/json.js'
+import {writeJson, writeOut} from '../render/output.js'
 import {colorEnabled, theme} from '../render/theme.js'
 import type {EtcdStore} from '../store/etcd-store.js'
 import type {EtcdV2Store} from '../store/etcd-v2.js'
@@ -160,20 +159,17 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   /**
-   * The --json result: exactly `JSON.stringify(result, null, 2)`, written synchronously in pieces of about 1 MiB
-   * (render/json.ts). oclif's own printer re-tokenises the whole document to colour it, which at 65,535 leases
-   * (~35 MB) costs seconds and hundreds of MB.
+   * The --json result: exactly `JSON.stringify(result, null, 2)`, streamed in ~1 MiB chunks through the one stdout
+   * writer (render/output.ts), which delivers every byte to a pipe however slowly it is read. oclif's own printer
+   * re-tokenises the whole document to colour it, which at 65,535 leases (~35 MB) costs seconds and hundreds of MB.
    */
   public override logJson(json: unknown): void {
-    let buf = ''
-    for (const piece of jsonPieces(json)) {
-      buf += piece
-      if (buf.length > 1 << 20) {
-        writeSync(1, buf)
-        buf = ''
-      }
-    }
-    writeSync(1, buf + '\n')
+    writeJson(json)
+  }
+
+  /** Results for humans, through the same writer as --json (order kept, every byte delivered, EPIPE quiet). */
+  public override log(message = '', ...args: unknown[]): void {
+    if (!this.jsonEnabled()) writeOut(format(message, ...args) + '\n')
   }
 
   /** Progress and warnings go to stderr, never stdout. */
@@ -205,9 +201,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const message = oneLineMessage(err.message, code === 'USAGE')
     if (this.jsonEnabled()) {
       const details = err instanceof FlannelctlError && err.details !== undefined ? {details: err.details} : {}
-      process.stdout.write(
-        JSON.stringify({error: {code, message, exitCode, ...(hint ? {hint} : {}), ...details}}, null, 2) + '\n',
-      )
+      writeOut(JSON.stringify({error: {code, message, exitCode, ...(hint ? {hint} : {}), ...details}}, null, 2) + '\n')
     } else {
       process.stderr.write(`Error: ${message}\n`)
       if (hint) process.stderr.write(`Hint: ${hint}\n`)

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand, connectionFlags, etcdApiFlag, snapshotFlag} from '../base/base-command.js'
+import {writeOut} from '../render/output.js'
 import {checkSubnetEnvOptions, type SubnetEnvResult, subnetEnv} from '../services/subnet-env.js'
 
 export default class SubnetEnv extends BaseCommand<typeof SubnetEnv> {
@@ -56,7 +57,7 @@ export default class SubnetEnv extends BaseCommand<typeof SubnetEnv> {
       )
     }
     if (result.written) this.note(`wrote ${result.written}`)
-    if (!this.jsonEnabled()) process.stdout.write(result.content)
+    if (!this.jsonEnabled()) writeOut(result.content)
     return result
   }
 }

@@ -1,0 +1,109 @@
+/**
+ * The one writer of stdout: every result, table and JSON document goes through it.
+ *
+ * On a pipe, fd 1 is a non-blocking socket: `fs.writeSync(1, ...)` there can write part of a buffer (and say so only
+ * in its return value) or fail with EAGAIN when the reader is slow. process.stdout queues what the kernel does not
+ * take yet and keeps the process alive until it is written; this module writes through it, in order, and waits for
+ * each ~1 MiB chunk to be taken before producing the next, so a 35 MB document is never held whole in memory.
+ * A reader that goes away (`| head`) ends output quietly: the rest is dropped, no stack trace, exit code unchanged.
+ */
+
+import {jsonPieces} from './json.js'
+
+/** Characters gathered before a write: large enough to amortise each write, small enough to stream. */
+const CHUNK = 1 << 20
+
+let closed = false
+/** The writes queued behind a streamed document (undefined when nothing is queued). */
+let queue: Promise<void> | undefined
+
+/** Output is dropped from now on (stdout's reader has gone, or writing failed). */
+function stop(err: NodeJS.ErrnoException): void {
+  if (closed) return
+  closed = true
+  if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return
+  process.exitCode = 1
+  process.stderr.write(`Error: cannot write to stdout: ${err.code ?? err.message}\n`)
+}
+
+let guarded = false
+
+/**
+ * Makes EPIPE on stdout and stderr quiet for every output path, oclif's own (--help, --version) included. Called
+ * once at start-up, before anything is written.
+ */
+export function guardOutput(): void {
+  if (guarded) return
+  guarded = true
+  process.stdout.on('error', stop)
+  process.stderr.on('error', () => {}) // a closed stderr: nowhere left to report anything
+}
+
+/** Writes one string and resolves once the kernel has taken it (or output has stopped). Never rejects. */
+function writeChunk(text: string): Promise<void> {
+  if (closed || text === '') return Promise.resolve()
+  return new Promise((resolve) => {
+    process.stdout.write(text, (err) => {
+      if (err) stop(err)
+      resolve()
+    })
+  })
+}
+
+async function pump(pieces: Iterable<string>): Promise<void> {
+  let buf = ''
+  for (const piece of pieces) {
+    if (closed) return
+    buf += piece
+    if (buf.length >= CHUNK) {
+      await writeChunk(buf)
+      buf = ''
+    }
+  }
+  await writeChunk(buf)
+}
+
+function enqueue(pieces: Iterable<string>): void {
+  const run = (queue ?? Promise.resolve()).then(() => pump(pieces))
+  const mine = run.then(
+    () => {
+      if (queue === mine) queue = undefined
+    },
+    (err: unknown) => {
+      if (queue === mine) queue = undefined
+      stop(err instanceof Error ? err : new Error(String(err)))
+    },
+  )
+  queue = mine
+}
+
+/** Writes `text` to stdout after everything written before it. */
+export function writeOut(text: string): void {
+  ensureGuard()
+  if (closed) return
+  // Nothing queued: hand it to the stream now (in order with anything else written directly; a TTY or file write
+  // completes before this returns). The stream keeps the process alive until a pipe has taken it.
+  if (queue === undefined && text.length < CHUNK) {
+    process.stdout.write(text, (err) => {
+      if (err) stop(err)
+    })
+    return
+  }
+  enqueue([text])
+}
+
+/** Writes `JSON.stringify(value, null, 2) + '\n'` to stdout, byte for byte, streamed in chunks. */
+export function writeJson(value: unknown): void {
+  ensureGuard()
+  if (closed) return
+  enqueue(
+    (function* () {
+      yield* jsonPieces(value)
+      yield '\n'
+    })(),
+  )
+}
+
+function ensureGuard(): void {
+  if (!guarded) guardOutput()
+}
