@@ -512,7 +512,8 @@ export class Agent {
         await t
           .remove([...masqRules(net, subnet, true), ...masqRules(net, subnet, false), ...forwardRules(net)])
           .catch(() => 0)
-      if (this.o.ipMasq || this.o.forwardRules) await t.nft(nftScript(net, subnet, this.o.ipMasq, this.o.forwardRules))
+      if (this.o.ipMasq || this.o.forwardRules)
+        await t.nft(nftScript(net, subnet, this.o.ipMasq, this.o.forwardRules, this.randomFully))
       return
     }
     if (first) await t.removeNft().catch(() => undefined)

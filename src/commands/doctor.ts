@@ -49,7 +49,8 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
     }),
     iface: Flags.string({summary: "This node's external interface (name or address), for --local."}),
     'flanneld-version': Flags.string({
-      summary: 'The flanneld version the nodes run, for the v2/v3 keyspace checks [default: >= 0.18].',
+      summary:
+        "The flanneld release the nodes run (e.g. 0.20.0): the v2/v3 keyspace checks and, with --local, this node's masquerade rule set, vxlan MTU and local address [default: inferred from the node's rule set, else any release].",
     }),
   }
 

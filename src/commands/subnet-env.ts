@@ -7,7 +7,7 @@ import {checkSubnetEnvOptions, type SubnetEnvResult, subnetEnv} from '../service
 export default class SubnetEnv extends BaseCommand<typeof SubnetEnv> {
   static override summary = 'Render /run/flannel/subnet.env for a lease, byte for byte as flanneld writes it.'
   static override description =
-    'FLANNEL_MTU is (Backend.MTU, else --iface-mtu) minus the backend overhead (vxlan 50, udp 28, host-gw 0, wireguard 80); --mtu sets it outright. Exit 4 when no lease matches.'
+    'FLANNEL_MTU is (Backend.MTU, else --iface-mtu) minus the backend overhead (vxlan 50, udp 28, host-gw 0, wireguard 80); flanneld before v0.21.3 ignores Backend.MTU (give --flanneld-version for such a node); --mtu sets it outright. Exit 4 when no lease matches.'
   static override examples = [
     '<%= config.bin %> <%= command.id %> --public-ip 192.168.1.12',
     '<%= config.bin %> <%= command.id %> --subnet 10.5.34.0/24 --ip-masq --write /run/flannel/subnet.env',
@@ -36,6 +36,9 @@ export default class SubnetEnv extends BaseCommand<typeof SubnetEnv> {
     }),
     'ip-masq': Flags.boolean({default: false, summary: 'FLANNEL_IPMASQ=true (flanneld --ip-masq).'}),
     write: Flags.string({summary: 'Write the file atomically to this path (e.g. /run/flannel/subnet.env).'}),
+    'flanneld-version': Flags.string({
+      summary: "The node's flanneld release (e.g. 0.20.0): before v0.21.3 flanneld ignores Backend.MTU.",
+    }),
   }
 
   public async run(): Promise<SubnetEnvResult> {
@@ -47,6 +50,7 @@ export default class SubnetEnv extends BaseCommand<typeof SubnetEnv> {
       mtu: f.mtu,
       ipMasq: f['ip-masq'],
       write: f.write,
+      flanneldVersion: f['flanneld-version'],
     }
     // Usage errors first: exit 2 whether or not etcd is reachable.
     checkSubnetEnvOptions(options)

@@ -4,10 +4,21 @@
  */
 
 import type {ClusterContext, Finding} from './doctor.js'
-import {type Cidr4, containsCidr4, formatCidr4, formatIPv4, parseCidr4} from './ipv4.js'
+import {type Cidr4, containsCidr4, formatCidr4, formatIPv4, parseCidr4, parseIPv4} from './ipv4.js'
 import type {Lease} from './leases.js'
 import {hostGwPeers, planHostGw} from './hostgw.js'
-import {masqRules, MASQ_CHAIN, missingRules} from './masq.js'
+import {MASQ_CHAIN, masqRuleSetFor, matchMasqSet, recogniseMasqRules, ruleLine} from './masq.js'
+import {
+  atLeast,
+  BACKEND_MTU_SINCE,
+  describeNodeRelease,
+  formatRange,
+  formatRelease,
+  type NodeRelease,
+  type Release,
+  type ReleaseRange,
+} from './release.js'
+import {judgeVxlanLocal} from './vxlan-local.js'
 import {parseSubnetEnv} from './subnet-env.js'
 import {
   deviceName,
@@ -41,6 +52,10 @@ export interface NodeObservation {
   /** `iptables -t nat -S` and `iptables -t filter -S` output; null when iptables is missing or unreadable. */
   readonly iptablesNat?: string | null
   readonly iptablesFilter?: string | null
+  /** The external interface's own address (flannel's IfaceAddr), if known. */
+  readonly ifaceAddress?: number | null
+  /** Every IPv4 address of the host, if known (a vxlan `local` must be one of them). */
+  readonly hostAddresses?: readonly number[] | null
 }
 
 /** @public (doctor --only/--skip validate against it) */
@@ -63,6 +78,7 @@ export const NODE_CHECK_IDS = [
   'hostgw-peer-unreachable',
   'masq-rules-missing',
   'masq-rules-stale',
+  'masq-rule-set',
   'forward-policy-drop',
 ]
 
@@ -137,11 +153,19 @@ function sameSubnet(a: Cidr4, b: Cidr4): boolean {
   return a.ip === b.ip && a.prefix === b.prefix
 }
 
-/** The node checks; `ctx` comes from the cluster checks of the same run. */
-export function nodeChecks(obs: NodeObservation, ctx: ClusterContext): Finding[] {
+/**
+ * The node checks; `ctx` comes from the cluster checks of the same run. `release` is the node's flanneld release
+ * (--flanneld-version); without it the release is inferred from the masquerade rule set where there is one, and
+ * where nothing tells, each release-dependent check accepts what any release would do.
+ */
+export function nodeChecks(obs: NodeObservation, ctx: ClusterContext, release: Release | null = null): Finding[] {
   const out: Finding[] = []
   const facts = envChecks(obs, ctx, out)
   const me = obs.publicIP
+  // The rule set is read first (it tells the release), its findings reported in their usual place.
+  const masqOut: Finding[] = []
+  const inferred = masqChecks(obs, ctx, facts, release, masqOut)
+  const node: NodeRelease | null = release ? {kind: 'exact', release} : inferred
 
   let own: Lease | undefined
   if (facts.subnet) {
@@ -182,16 +206,7 @@ export function nodeChecks(obs: NodeObservation, ctx: ClusterContext): Finding[]
       })
     }
     if (d) {
-      const base = eff.vxlan.mtu || obs.ifaceMtu
-      if (base && d.mtu !== base - 50) {
-        out.push({
-          id: 'device-mtu',
-          severity: 'error',
-          subjects: [dev],
-          message: `${dev} has MTU ${d.mtu}, expected ${base - 50} (${eff.vxlan.mtu ? 'Backend.MTU' : 'interface MTU'} ${base} minus 50 for vxlan): large packets are dropped`,
-          hint: `ip link set ${dev} mtu ${base - 50}, or restart flanneld`,
-        })
-      }
+      deviceMtuCheck(obs, eff.vxlan.mtu, d.mtu, dev, node, out)
       if (own) {
         const want = own.subnet.ip
         const inNet = d.addresses.filter((a) => containsCidr4(eff.ipv4!.network, {ip: a.ip, prefix: 32}))
@@ -206,15 +221,7 @@ export function nodeChecks(obs: NodeObservation, ctx: ClusterContext): Finding[]
           })
         }
       }
-      if (me !== null && d.vxlan && d.vxlan.local !== formatIPv4(me)) {
-        out.push({
-          id: 'device-local-ip',
-          severity: 'error',
-          subjects: [dev],
-          message: `${dev} sends from local ${d.vxlan.local ?? '(none)'}, but this node's PublicIP is ${formatIPv4(me)}: peers answer to an address that is not this node's`,
-          hint: 'delete the device (ip link del ' + dev + ') and restart flanneld',
-        })
-      }
+      if (me !== null && d.vxlan) deviceLocalCheck(obs, me, d.vxlan.local, dev, node, out)
     }
     if (d) {
       const peers = desiredPeers(ctx.leases, own?.subnet ?? null, eff.vxlan.directRouting, obs.routes)
@@ -269,7 +276,7 @@ export function nodeChecks(obs: NodeObservation, ctx: ClusterContext): Finding[]
     }
   }
   if (eff?.backendType === 'host-gw' && eff.ipv4) hostGwChecks(obs, ctx, own, out)
-  masqChecks(obs, ctx, facts, out)
+  out.push(...masqOut)
   if (obs.ipForward === false) {
     out.push({
       id: 'ip-forward-off',
@@ -309,34 +316,134 @@ function hostGwChecks(obs: NodeObservation, ctx: ClusterContext, own: Lease | un
   }
 }
 
-/** Masquerade rules (when subnet.env says FLANNEL_IPMASQ=true) and the FORWARD policy trap from flannel's troubleshooting guide. */
-function masqChecks(obs: NodeObservation, ctx: ClusterContext, facts: EnvFacts, out: Finding[]): void {
+/**
+ * The vxlan device's MTU: (Backend.MTU, else the interface MTU) - 50 on releases that honour Backend.MTU (v0.21.3+),
+ * the interface MTU - 50 on older ones; either when the release is unknown.
+ */
+function deviceMtuCheck(
+  obs: NodeObservation,
+  setting: number,
+  actual: number,
+  dev: string,
+  node: NodeRelease | null,
+  out: Finding[],
+): void {
+  const iface = obs.ifaceMtu
+  const honours = setting > 0 ? atLeast(node, BACKEND_MTU_SINCE) : false
+  const bases: Array<{base: number; why: string}> = []
+  if (setting > 0 && honours !== false) bases.push({base: setting, why: 'Backend.MTU'})
+  if (iface && (setting === 0 || honours !== true))
+    bases.push({
+      base: iface,
+      why:
+        setting > 0
+          ? `interface MTU (flanneld before ${formatRelease(BACKEND_MTU_SINCE)} ignores Backend.MTU)`
+          : 'interface MTU',
+    })
+  if (bases.length === 0 || bases.some((b) => actual === b.base - 50)) {
+    if (setting > 0 && honours === null && iface && actual === iface - 50 && actual !== setting - 50) {
+      out.push({
+        id: 'device-mtu',
+        severity: 'info',
+        subjects: [dev],
+        message: `${dev} has MTU ${actual} from the interface MTU ${iface}, not Backend.MTU ${setting}: this node runs flanneld before ${formatRelease(BACKEND_MTU_SINCE)}, which ignores Backend.MTU`,
+        hint: `upgrade flanneld to ${formatRelease(BACKEND_MTU_SINCE)} or later for Backend.MTU to apply; pass --flanneld-version to judge this node by its release`,
+      })
+    }
+    return
+  }
+  const want = bases[0]!
+  const who = node ? ` (${describeNodeRelease(node)})` : ''
+  out.push({
+    id: 'device-mtu',
+    severity: 'error',
+    subjects: [dev],
+    message: `${dev} has MTU ${actual}, expected ${bases.map((b) => b.base - 50).join(' or ')}${who} (${want.why} ${want.base} minus 50 for vxlan): large packets are dropped`,
+    hint: `ip link set ${dev} mtu ${want.base - 50}, or restart flanneld`,
+  })
+}
+
+/** The vxlan device's `local`, judged by the node's release (core/vxlan-local.ts, shared with the agent's /readyz). */
+function deviceLocalCheck(
+  obs: NodeObservation,
+  me: number,
+  localText: string | null,
+  dev: string,
+  node: NodeRelease | null,
+  out: Finding[],
+): void {
+  const local = localText === null ? null : parseIPv4(localText)
+  const facts = {publicIP: me, ifaceAddress: obs.ifaceAddress ?? me, hostAddresses: obs.hostAddresses ?? null}
+  const problem = judgeVxlanLocal(local, localText ?? '(none)', facts, node)
+  if (!problem) return
+  out.push({
+    id: 'device-local-ip',
+    severity: 'error',
+    subjects: [dev],
+    message: `${dev} ${problem.message}`,
+    hint:
+      problem.kind === 'not-host-address'
+        ? `ip link del ${dev}, then start a node agent that uses the interface address ${formatIPv4(facts.ifaceAddress)} as local (flanneld up to v0.27.3, or flannelctl agent); keep --public-ip so peers still send to the PublicIP`
+        : `ip link del ${dev} and restart flanneld`,
+  })
+}
+
+/**
+ * Masquerade rules (when subnet.env says FLANNEL_IPMASQ=true) and the FORWARD policy trap from flannel's
+ * troubleshooting guide. The rule set is judged against the node's release when known; otherwise whichever known
+ * release's complete set is present is accepted (and named), and missing rules are counted against the closest set.
+ * Returns the release range the rule set shows, if any.
+ */
+function masqChecks(
+  obs: NodeObservation,
+  ctx: ClusterContext,
+  facts: EnvFacts,
+  release: Release | null,
+  out: Finding[],
+): NodeRelease | null {
   const net = ctx.effective?.ipv4?.network
   const env = obs.subnetEnvText === null ? null : parseSubnetEnv(obs.subnetEnvText)
+  let inferred: NodeRelease | null = null
   if (obs.iptablesNat && net && facts.subnet && env?.get('FLANNEL_IPMASQ') === 'true') {
-    const want = masqRules(net, facts.subnet, true)
-    const wantPlain = masqRules(net, facts.subnet, false)
-    const missing = missingRules(want, obs.iptablesNat).filter(
-      (r) => missingRules([wantPlain[want.indexOf(r)]!], obs.iptablesNat!).length > 0,
-    )
-    if (missing.length > 0) {
+    const saved = obs.iptablesNat
+    const {complete, closest} = recogniseMasqRules(net, facts.subnet, saved)
+    const judged = release ? matchMasqSet(masqRuleSetFor(release), net, facts.subnet, saved) : null
+    if (!release && complete.length > 0) {
+      const r: ReleaseRange = {from: complete[0]!.set.releases.from, to: complete.at(-1)!.set.releases.to}
+      inferred = {kind: 'range', range: r}
+      const set = complete.at(-1)!.set
+      out.push({
+        id: 'masq-rule-set',
+        severity: 'info',
+        subjects: [set.chain],
+        message: `the nat table holds the complete masquerade rule set of flanneld ${formatRange(r)} (${set.rules(net, facts.subnet, false).length - (set.jump ? 1 : 0)} rules in ${set.chain}${set.jump ? `, jump ${set.jump === '-I' ? 'inserted' : 'appended'}` : ''})`,
+        hint: 'other release-dependent checks judge this node as that release; pass --flanneld-version to name it exactly',
+      })
+    }
+    const m = judged ?? (complete.length > 0 ? null : closest)
+    if (m && m.missing.length > 0) {
+      const who = release
+        ? `flanneld ${formatRelease(release)}`
+        : `flanneld ${formatRange(m.set.releases)} (the closest known set)`
       out.push({
         id: 'masq-rules-missing',
         severity: 'error',
-        subjects: [MASQ_CHAIN],
-        message: `${missing.length} of flanneld's ${want.length} masquerade rules for ${formatCidr4(net)} are missing from the nat table: pod traffic to the outside world leaves with pod addresses`,
+        subjects: [m.set.chain],
+        message: `${m.missing.length} of the ${m.total} masquerade rules ${who} installs for ${formatCidr4(net)} are missing from the nat table, e.g. ${ruleLine(m.missing[0]!)}: pod traffic to the outside world leaves with pod addresses`,
         hint: 'restart flanneld (or run flannelctl agent --ip-masq, which re-checks them every resync)',
       })
     }
-    const ours = obs.iptablesNat.split('\n').filter((l) => l.startsWith(`-A ${MASQ_CHAIN} `))
     const cidrs = new Set([formatCidr4(net), formatCidr4(facts.subnet), '224.0.0.0/4'])
-    const stale = ours.filter((l) => [...l.matchAll(/(\d+\.\d+\.\d+\.\d+\/\d+)/g)].some((m) => !cidrs.has(m[1]!)))
+    const ours = saved
+      .split('\n')
+      .filter((l) => l.startsWith(`-A ${MASQ_CHAIN} `) || (l.startsWith('-A POSTROUTING ') && l.includes('masq"')))
+    const stale = ours.filter((l) => [...l.matchAll(/(\d+\.\d+\.\d+\.\d+\/\d+)/g)].some((x) => !cidrs.has(x[1]!)))
     if (stale.length > 0) {
       out.push({
         id: 'masq-rules-stale',
         severity: 'warning',
         subjects: [MASQ_CHAIN],
-        message: `${stale.length} rule(s) in ${MASQ_CHAIN} were built for another Network or subnet (as after network expand), e.g. ${stale[0]}`,
+        message: `${stale.length} flanneld masquerade rule(s) were built for another Network or subnet (as after network expand), e.g. ${stale[0]}`,
         hint: 'restart flanneld on this node: it deletes the old rule set and installs the one for the current Network',
       })
     }
@@ -344,7 +451,11 @@ function masqChecks(obs: NodeObservation, ctx: ClusterContext, facts: EnvFacts, 
   if (obs.iptablesFilter && net) {
     const lines = obs.iptablesFilter.split('\n').map((l) => l.trim())
     const n = formatCidr4(net)
-    const accepts = lines.some((l) => l.startsWith('-A FLANNEL-FWD') && l.includes(n) && l.endsWith('-j ACCEPT'))
+    // FLANNEL-FWD from v0.20.0; up to v0.19.2 the ACCEPT rules sat in FORWARD itself.
+    const accepts = lines.some(
+      (l) =>
+        (l.startsWith('-A FLANNEL-FWD ') || l.startsWith('-A FORWARD ')) && l.includes(n) && l.endsWith('-j ACCEPT'),
+    )
     if (lines.includes('-P FORWARD DROP') && !accepts) {
       out.push({
         id: 'forward-policy-drop',
@@ -355,4 +466,5 @@ function masqChecks(obs: NodeObservation, ctx: ClusterContext, facts: EnvFacts, 
       })
     }
   }
+  return inferred
 }

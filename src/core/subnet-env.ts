@@ -4,6 +4,7 @@ import type {EffectiveConfig} from './config.js'
 import {BACKEND_MTU_OVERHEAD} from './config.js'
 import {type Cidr4, firstHost4, formatCidr4, formatIPv4} from './ipv4.js'
 import {type Cidr6, formatCidr6, formatIP6Flannel} from './ipv6.js'
+import {BACKEND_MTU_SINCE, compareRelease, type Release} from './release.js'
 
 export interface SubnetEnvInput {
   readonly effective: EffectiveConfig
@@ -15,13 +16,27 @@ export interface SubnetEnvInput {
 }
 
 /**
- * The backend's MTU as flanneld computes it: vxlan `(Backend.MTU || interface MTU) - 50`, udp `- 28`,
- * host-gw the interface MTU, wireguard `(Backend.MTU || interface MTU) - 80`.
+ * Whether a node's release honours `Backend.MTU` (vxlan and wireguard): from v0.21.3 (flannel commit bd2e72e3).
+ * Unknown (null) is judged as the current release does.
  */
-export function backendMtu(effective: EffectiveConfig, backendMtuSetting: number, ifaceMtu: number): number {
+export function honoursBackendMtu(release: Release | null): boolean {
+  return release === null || compareRelease(release, BACKEND_MTU_SINCE) >= 0
+}
+
+/**
+ * The backend's MTU as flanneld computes it: vxlan `(Backend.MTU || interface MTU) - 50`, udp `- 28`,
+ * host-gw the interface MTU, wireguard `(Backend.MTU || interface MTU) - 80`. Releases before v0.21.3 ignore
+ * Backend.MTU (`honours` false): v0.20 writes FLANNEL_MTU=1450 on a 1500 underlay whatever "MTU" says.
+ */
+export function backendMtu(
+  effective: EffectiveConfig,
+  backendMtuSetting: number,
+  ifaceMtu: number,
+  honours: boolean,
+): number {
   const overhead = BACKEND_MTU_OVERHEAD[effective.backendType] ?? 0
   const base =
-    backendMtuSetting > 0 && effective.backendType !== 'host-gw' && effective.backendType !== 'udp'
+    honours && backendMtuSetting > 0 && (effective.backendType === 'vxlan' || effective.backendType === 'wireguard')
       ? backendMtuSetting
       : ifaceMtu
   return base - overhead

@@ -153,6 +153,10 @@ export interface ExternalInterface {
   readonly mtu: number | null
   /** The address published as PublicIP (--public-ip, else the interface's). */
   readonly address: number | null
+  /** The interface's own address (flannel's IfaceAddr). */
+  readonly ifaceAddress: number | null
+  /** Every IPv4 address of the host. */
+  readonly hostAddresses: readonly number[]
   readonly how: string
 }
 
@@ -164,7 +168,9 @@ export async function selectInterface(r: InterfaceRequest): Promise<InterfaceCho
 
 /** doctor's lenient form: an unknown interface is reported as unknown rather than failing the run. */
 export async function findExternalInterface(o: {iface?: string; publicIP?: number | null}): Promise<ExternalInterface> {
-  const c = await selectInterface({
+  const [links, routes] = await Promise.all([readLinks(), readRoutes()])
+  const hostAddresses = links.flatMap((l) => l.addresses.map((a) => a.ip))
+  const c = chooseInterface(links, routes, {
     ifaces: o.iface === undefined ? [] : [o.iface],
     regexes: [],
     publicIP: o.publicIP ?? null,
@@ -172,7 +178,7 @@ export async function findExternalInterface(o: {iface?: string; publicIP?: numbe
   if ('error' in c) {
     if (o.iface !== undefined)
       throw new UsageError(`--iface ${o.iface}: no such interface or address on this node`, 'INVALID_IFACE')
-    return {name: null, mtu: null, address: o.publicIP ?? null, how: c.error}
+    return {name: null, mtu: null, address: o.publicIP ?? null, ifaceAddress: null, hostAddresses, how: c.error}
   }
-  return {name: c.name, mtu: c.mtu, address: c.publicIP, how: c.how}
+  return {name: c.name, mtu: c.mtu, address: c.publicIP, ifaceAddress: c.address, hostAddresses, how: c.how}
 }

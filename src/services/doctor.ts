@@ -18,6 +18,7 @@ import type {NetworkSnapshot} from '../core/leases.js'
 import {UsageError} from '../core/errors.js'
 import {parseGoIPv4} from '../core/lease-value.js'
 import {nodeChecks, type NodeObservation} from '../core/node-checks.js'
+import {parseRelease} from '../core/release.js'
 import {deviceName} from '../core/vxlan.js'
 import type {NetworkReader} from '../store/port.js'
 
@@ -90,6 +91,8 @@ async function observeNode(o: LocalOptions, vni: number | null): Promise<NodeObs
     ipForward,
     iptablesNat,
     iptablesFilter,
+    ifaceAddress: ext.ifaceAddress,
+    hostAddresses: ext.hostAddresses,
   }
 }
 
@@ -149,7 +152,8 @@ export async function runDoctor(reader: NetworkReader, o: DoctorOptions): Promis
       obs.publicIP === null
         ? `unknown (${obs.publicIPSource})`
         : `${obs.publicIP >>> 24}.${(obs.publicIP >>> 16) & 255}.${(obs.publicIP >>> 8) & 255}.${obs.publicIP & 255} (${obs.publicIPSource})`
-    all = [...cluster, ...nodeChecks(obs, context)]
+    const release = o.flanneldVersion === undefined ? null : parseRelease(o.flanneldVersion)
+    all = [...all, ...nodeChecks(obs, context, release)]
   }
   const findings = selectFindings(all, o.only, o.skip)
   const summary = summarize(findings)

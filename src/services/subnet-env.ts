@@ -4,7 +4,8 @@ import {resolveNetworkConfig} from '../core/config.js'
 import {NotFoundError, UsageError} from '../core/errors.js'
 import {formatCidr4, formatIPv4, parseCidr4} from '../core/ipv4.js'
 import {decodeLeases} from '../core/leases.js'
-import {backendMtu, renderSubnetEnv} from '../core/subnet-env.js'
+import {parseRelease} from '../core/release.js'
+import {backendMtu, honoursBackendMtu, renderSubnetEnv} from '../core/subnet-env.js'
 import {writeFileAtomic} from '../io/atomic-write.js'
 import type {NetworkReader} from '../store/port.js'
 import {leaseFilter} from './leases.js'
@@ -18,6 +19,8 @@ export interface SubnetEnvOptions {
   mtu?: number
   ipMasq: boolean
   write?: string
+  /** The release of flanneld on that node (Backend.MTU is ignored before v0.21.3); unknown means the current one. */
+  flanneldVersion?: string
 }
 
 export interface SubnetEnvResult {
@@ -31,11 +34,17 @@ export interface SubnetEnvResult {
 }
 
 /** Checks the lease selection (exactly one of --public-ip/--subnet, both well-formed) without reading anything. */
-export function checkSubnetEnvOptions(o: Pick<SubnetEnvOptions, 'publicIP' | 'subnet'>): void {
+export function checkSubnetEnvOptions(o: Pick<SubnetEnvOptions, 'publicIP' | 'subnet' | 'flanneldVersion'>): void {
   if ((o.publicIP === undefined) === (o.subnet === undefined)) {
     throw new UsageError('give exactly one of --public-ip or --subnet', 'INVALID_FLAGS')
   }
   leaseFilter(o)
+  if (o.flanneldVersion !== undefined && parseRelease(o.flanneldVersion) === null) {
+    throw new UsageError(
+      `invalid --flanneld-version "${o.flanneldVersion}": expected a version such as 0.20.0 or v0.26.1`,
+      'INVALID_VERSION',
+    )
+  }
 }
 
 export async function subnetEnv(reader: NetworkReader, o: SubnetEnvOptions): Promise<SubnetEnvResult> {
@@ -60,7 +69,8 @@ export async function subnetEnv(reader: NetworkReader, o: SubnetEnvOptions): Pro
       'list the leases with: flannelctl leases ls',
     )
   }
-  const mtu = o.mtu ?? backendMtu(effective, effective.vxlan?.mtu ?? 0, o.ifaceMtu)
+  const release = o.flanneldVersion === undefined ? null : parseRelease(o.flanneldVersion)
+  const mtu = o.mtu ?? backendMtu(effective, effective.vxlan?.mtu ?? 0, o.ifaceMtu, honoursBackendMtu(release))
   const content = renderSubnetEnv({
     effective,
     subnet: lease.subnet,

@@ -400,8 +400,8 @@ describe('doctor node checks: masquerade, forward policy, host-gw', () => {
   ]
   const check = (o: Partial<NodeObservation>) => nodeChecks({...base, ...o}, ctx).map((f) => f.id)
 
-  test('rules as flanneld installs them: no finding', () =>
-    assert.deepEqual(check({iptablesNat: golden.join('\n')}), []))
+  test('rules as flanneld installs them: no error, the set is named', () =>
+    assert.deepEqual(check({iptablesNat: golden.join('\n')}), ['masq-rule-set']))
   test('masq-rules-missing', () =>
     assert.deepEqual(check({iptablesNat: golden.filter((_, i) => i !== 5).join('\n')}), ['masq-rules-missing']))
   test('masq-rules-stale (rules for the pre-expansion Network left behind)', () =>
@@ -412,7 +412,7 @@ describe('doctor node checks: masquerade, forward policy, host-gw', () => {
           '-A FLANNEL-POSTRTG -s 10.5.0.0/17 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
         ].join('\n'),
       }),
-      ['masq-rules-stale'],
+      ['masq-rule-set', 'masq-rules-stale'],
     ))
   test('FLANNEL_IPMASQ=false: masquerade rules are not expected', () =>
     assert.deepEqual(
@@ -422,11 +422,11 @@ describe('doctor node checks: masquerade, forward policy, host-gw', () => {
   test('forward-policy-drop without flannel ACCEPT rules, none with them', () => {
     assert.deepEqual(
       check({iptablesNat: golden.join('\n'), iptablesFilter: '-P INPUT ACCEPT\n-P FORWARD DROP\n-P OUTPUT ACCEPT'}),
-      ['forward-policy-drop'],
+      ['masq-rule-set', 'forward-policy-drop'],
     )
     const withFwd =
       '-P FORWARD DROP\n-N FLANNEL-FWD\n-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD\n-A FLANNEL-FWD -s 10.5.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT'
-    assert.deepEqual(check({iptablesNat: golden.join('\n'), iptablesFilter: withFwd}), [])
+    assert.deepEqual(check({iptablesNat: golden.join('\n'), iptablesFilter: withFwd}), ['masq-rule-set'])
   })
   test('host-gw: a peer behind a router is unreachable; a missing route is reported', () => {
     const hg = (a: string) => `{"PublicIP":"${a}","PublicIPv6":null,"BackendType":"host-gw"}`

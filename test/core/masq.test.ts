@@ -85,10 +85,18 @@ describe("flanneld's masquerade and forward rules (e2e/rules.go golden)", () => 
   })
 
   test('nftables rule set (e2e golden, rule 4 differs from iptables)', () => {
-    const s = nftScript(N, S, true, true)
-    assert.match(s, /meta mark 0x00004000 return/)
+    const s = nftScript(N, S, true, true, true)
+    // flannel writes the mark as 0x4000 (nft list prints it back as 0x00004000).
+    assert.match(s, /meta mark 0x4000 return/)
     assert.match(s, /ip saddr != 10\.244\.1\.0\/24 ip daddr 10\.244\.0\.0\/16 return/)
     assert.match(s, /ip saddr 10\.244\.0\.0\/16 ip daddr != 224\.0\.0\.0\/4 masquerade fully-random/)
     assert.match(s, /ip daddr 10\.244\.0\.0\/16 accept/)
+  })
+
+  test('nftables: plain masquerade when the kernel lacks fully-random or --ip-masq-fully-random-disable', () => {
+    const s = nftScript(N, S, true, false, false)
+    assert.doesNotMatch(s, /fully-random/)
+    assert.match(s, /ip saddr 10\.244\.0\.0\/16 ip daddr != 224\.0\.0\.0\/4 masquerade\n/)
+    assert.match(s, /ip saddr != 10\.244\.0\.0\/16 ip daddr 10\.244\.0\.0\/16 masquerade\n/)
   })
 })
