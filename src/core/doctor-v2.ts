@@ -7,6 +7,7 @@
 import type {Finding} from './doctor.js'
 import type {KeyLayout} from './keys.js'
 import type {NetworkSnapshot} from './leases.js'
+import {sameLease, v2DeleteCommand} from './migrate.js'
 
 /** The IDs of these checks (all in the Datastore area). */
 /** @public (doctor --only/--skip validate against it) */
@@ -23,6 +24,15 @@ export interface KeyspaceCheckInput {
    * follows flanneld >= 0.18, which reads only v3.
    */
   readonly flanneldVersion?: string | null
+  /** Remaining TTLs of the v2 keys (synthetic lease IDs), when read: expired ones are not counted as missing from v3. */
+  readonly v2Ttls?: ReadonlyMap<string, number> | null
+  /**
+   * The connection flags of an `ETCDCTL_API=2 etcdctl` command against this etcd (EtcdV2Store.etcdctlFlags), for the
+   * exact delete command; '' for the defaults.
+   */
+  readonly etcdctlV2Flags?: string
+  /** False when v2 auth let only flanneld's reads through: other keys under the prefix may exist unseen. */
+  readonly v2SawWholePrefix?: boolean
 }
 
 /**
@@ -46,11 +56,20 @@ function keyCount(s: NetworkSnapshot): number {
   return (s.config ? 1 : 0) + s.subnets.length + s.foreign.length
 }
 
-/** True when v3 holds every flannel key of v2 (config and subnet keys) with the same value. */
-function v3HoldsV2(v3: NetworkSnapshot, v2: NetworkSnapshot): boolean {
+/**
+ * True when v3 holds every flannel key of v2: the config with the same value, each subnet key as the same lease
+ * (sameLease: flanneld >= 0.18 rewrites a v0.11 lease in its own bytes when it renews it). v2 keys past their
+ * expiration (dying leases of nodes that moved to v3) do not count.
+ */
+function v3HoldsV2(v3: NetworkSnapshot, v2: NetworkSnapshot, v2Ttls: ReadonlyMap<string, number> | null): boolean {
   const have = new Map<string, string>()
-  for (const kv of [...(v3.config ? [v3.config] : []), ...v3.subnets]) have.set(kv.key, kv.value)
-  return [...(v2.config ? [v2.config] : []), ...v2.subnets].every((kv) => have.get(kv.key) === kv.value)
+  for (const kv of v3.subnets) have.set(kv.key, kv.value)
+  if (v2.config && v3.config?.value !== v2.config.value) return false
+  return v2.subnets.every((kv) => {
+    if (kv.lease !== '0' && v2Ttls !== null && (v2Ttls.get(kv.lease) ?? -1) <= 0) return true
+    const now = have.get(kv.key)
+    return now !== undefined && sameLease(kv.value, now)
+  })
 }
 
 /** config-only-in-v2, config-in-both and v2-store-going-away, in that order. */
@@ -83,14 +102,19 @@ export function keyspaceChecks(input: KeyspaceCheckInput): Finding[] {
   }
   const n = keyCount(v2)
   if (n > 0) {
-    const copied = v3HoldsV2(v3, v2)
+    const copied = v3HoldsV2(v3, v2, input.v2Ttls ?? null)
+    const rm = v2DeleteCommand(
+      layout,
+      v2.foreign.length > 0 || input.v2SawWholePrefix === false,
+      input.etcdctlV2Flags ?? '',
+    )
     out.push({
       id: 'v2-store-going-away',
       severity: 'info',
       subjects: [layout.prefix],
-      message: `etcd's v2 keyspace holds ${n} key(s) under ${layout.prefix}: etcd 3.6 removes the v2 store (and --enable-v2), so they are gone after that upgrade${copied ? '; v3 already holds the same config and subnet keys' : ''}`,
+      message: `etcd's v2 keyspace holds ${n} key(s) under ${layout.prefix}: etcd 3.6 removes the v2 store (and --enable-v2), so they are gone after that upgrade${copied ? '; v3 already holds the same config and every live lease (the same subnet, PublicIP, backend and VtepMAC): the migration is done, do not run it again' : ''}`,
       hint: copied
-        ? `once no flanneld <= 0.17 is left, remove them: ETCDCTL_API=2 etcdctl rm --recursive ${layout.prefix.startsWith('/') ? layout.prefix : '/' + layout.prefix}`
+        ? `once no flanneld <= 0.17 is left, delete the v2 copy: ${rm}`
         : `copy them to v3 before upgrading etcd: ${migrateCommand(layout)} --dry-run`,
     })
   }

@@ -35,6 +35,10 @@ export interface V2Error {
 
 /** v2 error code 100: the key (or a parent directory) does not exist. */
 export const V2_KEY_NOT_FOUND = 100
+/** v2 error code 101: a prevIndex/prevValue guard failed ("Compare failed"). */
+export const V2_COMPARE_FAILED = 101
+/** v2 error code 105: prevExist=false and the key exists ("Key already exists"). */
+export const V2_KEY_EXISTS = 105
 
 const LEASE_PREFIX = 'v2:'
 
@@ -100,16 +104,36 @@ export function parseV2Error(body: string): V2Error | null {
   return null
 }
 
+/**
+ * Whether a v2 node has a TTL. A reservation has neither `ttl` nor `expiration`. Checking `ttl` alone is wrong: for
+ * about 0.2-0.5 s after a key expires (until the leader's next expiry sweep) etcd 3.4 still returns it with its
+ * `expiration` but without `ttl` (its remaining TTL rounds to 0, which `omitempty` drops). flanneld <= 0.17 decides by
+ * `expiration` (nodeToLease: `node.Expiration != nil`), and so do we.
+ */
+export function v2HasTtl(n: Pick<V2Node, 'ttl' | 'expiration'>): boolean {
+  return typeof n.ttl === 'number' || (typeof n.expiration === 'string' && n.expiration !== '')
+}
+
+/**
+ * The remaining TTL in seconds of a node with a TTL, as etcd reported it (rounded up), or -1 when it has run out:
+ * no `ttl` next to an `expiration` (the expiry window above), or a `ttl` of 0 or less (etcd sends -1 when its sweep
+ * runs late).
+ */
+export function v2RemainingTtl(n: Pick<V2Node, 'ttl' | 'expiration'>): number {
+  return typeof n.ttl === 'number' && n.ttl > 0 ? n.ttl : -1
+}
+
 export interface FlatV2 {
   /** Every key with a value under the node, depth first, as RawKV rows (directories are not rows). */
   readonly kvs: RawKV[]
-  /** Remaining TTL in seconds per synthetic lease ID, as etcd reported it. */
+  /** Remaining TTL in seconds per synthetic lease ID, as etcd reported it; -1 for a key past its expiration. */
   readonly ttls: Map<string, number>
 }
 
 /**
  * Flattens a (recursive) v2 node into RawKV rows: modRevision = modifiedIndex, createRevision = createdIndex,
- * version '1' (v2 keeps no version), lease '0' without a TTL and `v2:<key>` with one.
+ * version '1' (v2 keeps no version), lease '0' without a TTL and `v2:<key>` with one (see v2HasTtl: a key in its
+ * expiry window has a TTL, of -1).
  */
 export function flattenV2(root: V2Node, layout: KeyLayout): FlatV2 {
   const kvs: RawKV[] = []
@@ -120,9 +144,8 @@ export function flattenV2(root: V2Node, layout: KeyLayout): FlatV2 {
       return
     }
     const key = fromV2Key(n.key, layout)
-    // etcd sends `ttl` and `expiration` together, and neither for a key without a TTL.
-    const lease = typeof n.ttl === 'number' ? v2LeaseId(key) : '0'
-    if (typeof n.ttl === 'number') ttls.set(lease, n.ttl)
+    const lease = v2HasTtl(n) ? v2LeaseId(key) : '0'
+    if (lease !== '0') ttls.set(lease, v2RemainingTtl(n))
     kvs.push({
       key,
       value: n.value ?? '',

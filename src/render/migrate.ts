@@ -12,22 +12,33 @@ export function renderMigratePlan(r: MigrateResult, c: ChalkInstance): string {
       `Plan: copy flannel's keys under ${r.prefix} from etcd's v2 keyspace (index ${r.v2Index}) to v3 (revision ${r.v3Revision})`,
     ),
   ]
-  const paint = (a: string) => (a === 'create' ? c.green(a) : a === 'conflict' ? c.red(a) : a)
+  const paint = (a: string) =>
+    a === 'create' ? c.green(a) : a === 'conflict' ? c.red(a) : a === 'expired' ? c.yellow(a) : a
   const rows = r.plan.map((p) => {
     const ttl =
-      p.ttlSeconds !== null
-        ? `${formatTtl(p.ttlSeconds)} (new etcd lease)`
-        : p.kind === 'config'
-          ? '-'
-          : 'reserved (no lease)'
+      p.action === 'expired'
+        ? 'expired in v2'
+        : p.ttlSeconds !== null
+          ? `${formatTtl(p.ttlSeconds)} (new etcd lease)`
+          : p.kind === 'config'
+            ? '-'
+            : 'reserved (no lease)'
     const note =
-      p.action === 'skip' ? 'same value already in v3' : p.action === 'conflict' ? 'v3 holds a different value' : ''
+      p.action === 'skip'
+        ? p.match === 'lease'
+          ? 'same lease already in v3 (other bytes)'
+          : 'same value already in v3'
+        : p.action === 'conflict'
+          ? 'v3 holds a different value'
+          : p.action === 'expired'
+            ? 'past its expiration: not copied'
+            : ''
     return [paint(p.action), p.key, ttl, note]
   })
   lines.push(renderTable(['ACTION', 'KEY', 'TTL', 'NOTE'], rows))
   const n = (a: string) => r.plan.filter((p) => p.action === a).length
   lines.push(
-    `${n('create')} to create, ${n('skip')} to skip, ${n('conflict')} conflict(s)${r.ignored.length > 0 ? `; ${r.ignored.length} other key(s) under the prefix are not copied` : ''}`,
+    `${n('create')} to create, ${n('skip')} to skip, ${n('conflict')} conflict(s)${n('expired') > 0 ? `, ${n('expired')} expired in v2 (not copied)` : ''}${r.ignored.length > 0 ? `; ${r.ignored.length} other key(s) under the prefix are not copied` : ''}`,
   )
   if (r.conflicts.length > 0) {
     lines.push(
@@ -50,7 +61,7 @@ export function renderMigrateResult(r: MigrateResult, c: ChalkInstance): string 
     c.green(
       `created ${r.created.length} key(s) in v3 (${leased} with a new etcd lease, ${r.created.length - leased} without)`,
     ) +
-      `, skipped ${r.skipped.length} (already in v3 with the same value)${r.expired.length > 0 ? `, ${r.expired.length} expired in v2 before the copy` : ''}`,
+      `, skipped ${r.skipped.length} (already in v3)${r.expired.length > 0 ? `, ${r.expired.length} expired in v2 (not copied): ${r.expired.join(', ')}` : ''}`,
   ]
   const late = r.conflicts.filter((x) => x.afterPlan)
   if (late.length > 0) {
@@ -59,15 +70,18 @@ export function renderMigrateResult(r: MigrateResult, c: ChalkInstance): string 
     )
     for (const x of late) lines.push(`  ${x.key}`, `    v2: ${x.v2Value}`, `    v3: ${x.v3Value ?? '(gone)'}`)
   }
+  const k = r.compared
+  const what = k
+    ? `compared ${k.keys} v2 key(s) with v3: ${k.sameBytes} byte for byte, ${k.sameLease} as the same lease in other bytes (${r.leaseIdentity}); lease-ness of ${k.leaseNess} (a v2 TTL is an etcd lease, no TTL is no lease); remaining TTLs of ${k.ttls} created key(s) within a few seconds${k.expired > 0 ? `; ${k.expired} expired in v2, not compared` : ''}${k.kept > 0 ? `; ${k.kept} kept with their v3 value (--force), not compared` : ''}`
+    : ''
   if (r.verified) {
-    lines.push(
-      c.green(`verified: v3 holds every flannel key of v2 under ${r.prefix} byte for byte`) +
-        ' (copied TTLs within a few seconds, reservations without a lease)',
-    )
+    lines.push(c.green(`verified: ${what}`))
   } else {
+    if (what) lines.push(what)
     lines.push(c.red(`verification failed: ${r.differences.length} difference(s) between the v2 and v3 keyspaces:`))
     for (const d of r.differences) lines.push(`  ${d.key}: ${d.problem}`)
   }
+  for (const x of r.notes) lines.push(c.yellow(`note: ${x.key}: ${x.problem}`))
   lines.push('Follow-ups:')
   r.followUps.forEach((f, i) => lines.push(`  ${i + 1}. ${f}`))
   return lines.join('\n')

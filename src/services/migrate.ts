@@ -8,10 +8,14 @@
 import {formatTtl} from '../core/duration.js'
 import {ConflictError, NotFoundError} from '../core/errors.js'
 import {
+  LEASE_IDENTITY,
   type MigrateAction,
+  type MigrateComparison,
   type MigrateDifference,
+  type MigrateMatch,
   type MigratePlanItem,
   planMigration,
+  sameLease,
   v2DeleteCommand,
   verifyMigration,
 } from '../core/migrate.js'
@@ -39,6 +43,9 @@ export interface MigratePlanJson {
   key: string
   kind: 'config' | 'subnet'
   action: MigrateAction
+  /** For skip: v3 holds the same bytes, or the same lease in other bytes (see `leaseIdentity`). */
+  match: MigrateMatch | null
+  /** Remaining v2 TTL; null for a reservation; -1 for a key past its expiration (not copied). */
   ttlSeconds: number | null
   value: string
   v3Value: string | null
@@ -67,12 +74,18 @@ export interface MigrateResult {
   ignored: string[]
   created: Array<{key: string; leaseId: string | null; ttlSeconds: number | null; revision: string}>
   skipped: string[]
-  /** TTL keys whose v2 TTL ran out before they were copied. */
+  /** TTL keys past their expiration in v2 when planned, or whose TTL ran out before they were copied: not copied. */
   expired: string[]
   conflicts: MigrateConflict[]
   /** null when nothing was written (dry run, not confirmed). */
   verified: boolean | null
   differences: MigrateDifference[]
+  /** Not failures: e.g. a v2 reservation that v3 holds under a lease (flanneld >= 0.18 re-attached one). */
+  notes: MigrateDifference[]
+  /** What verification compared (null when it did not run). */
+  compared: MigrateComparison | null
+  /** The fields that make two values of a subnet key the same lease. */
+  leaseIdentity: string
   deleteCommand: string
   followUps: string[]
 }
@@ -139,7 +152,8 @@ export async function migrateV2ToV3(
         : 'check --etcd-prefix (flanneld --etcd-prefix) and --endpoints',
     )
   }
-  const deleteCommand = v2DeleteCommand(layout, plan.ignored.length > 0, v2.etcdctlFlags())
+  // Without a read of the whole prefix (v2 auth allowed only flanneld's reads) other keys may exist there unseen.
+  const deleteCommand = v2DeleteCommand(layout, plan.ignored.length > 0 || !v2.sawWholePrefix, v2.etcdctlFlags())
   const result: MigrateResult = {
     applied: false,
     dryRun: o.dryRun === true,
@@ -151,6 +165,7 @@ export async function migrateV2ToV3(
       key: p.key,
       kind: p.kind,
       action: p.action,
+      match: p.match,
       ttlSeconds: p.ttlSeconds,
       value: p.value,
       v3Value: p.v3?.value ?? null,
@@ -158,10 +173,13 @@ export async function migrateV2ToV3(
     ignored: plan.ignored,
     created: [],
     skipped: plan.items.filter((p) => p.action === 'skip').map((p) => p.key),
-    expired: [],
+    expired: plan.items.filter((p) => p.action === 'expired').map((p) => p.key),
     conflicts: plan.items.filter((p) => p.action === 'conflict').map((p) => conflictOf(p, null, false)),
     verified: null,
     differences: [],
+    notes: [],
+    compared: null,
+    leaseIdentity: LEASE_IDENTITY,
     deleteCommand,
     followUps: followUps(plan.items, plan.ignored, deleteCommand),
   }
@@ -186,7 +204,7 @@ export async function migrateV2ToV3(
   const ttlsNow = await v2.leaseTtls(toCreate.filter((p) => p.ttlSeconds !== null).map((p) => v2LeaseId(p.key)))
   const created: MigrateResult['created'] = []
   const skipped = [...result.skipped]
-  const expired: string[] = []
+  const expired: string[] = [...result.expired]
   const conflicts = [...result.conflicts]
   const create = async (p: MigratePlanItem): Promise<void> => {
     const ttl = p.ttlSeconds === null ? null : (ttlsNow.get(v2LeaseId(p.key)) ?? -1)
@@ -206,7 +224,7 @@ export async function migrateV2ToV3(
       if (!(error instanceof ConflictError) || error.code !== 'ALREADY_EXISTS') throw error
       // Created by someone else since the plan (a flanneld >= 0.18, another migrate run).
       const now = (error.details as {now?: RawKV | null} | undefined)?.now ?? null
-      if (now?.value === p.value) skipped.push(p.key)
+      if (now && (now.value === p.value || (p.kind === 'subnet' && sameLease(p.value, now.value)))) skipped.push(p.key)
       else conflicts.push(conflictOf(p, now, true))
     }
   }
@@ -227,7 +245,7 @@ export async function migrateV2ToV3(
       [...(a3.config ? [a3.config] : []), ...a3.subnets].filter((kv) => createdKeys.has(kv.key)).map((kv) => kv.lease),
     ),
   ])
-  const differences = verifyMigration({
+  const verification = verifyMigration({
     v2: a2,
     v2Ttls: t2,
     v3: a3,
@@ -245,7 +263,9 @@ export async function migrateV2ToV3(
     skipped: skipped.sort(byPlan),
     expired: expired.sort(byPlan),
     conflicts,
-    verified: differences.length === 0,
-    differences,
+    verified: verification.differences.length === 0,
+    differences: verification.differences,
+    notes: verification.notes,
+    compared: verification.compared,
   }
 }

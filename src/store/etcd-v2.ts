@@ -1,20 +1,44 @@
 /**
- * etcd's v2 keys API, read-only, over HTTP(S) with node's http/https: the keyspace flannel <= 0.17 used
+ * etcd's v2 keys API over HTTP(S) with node's http/https: the keyspace flannel <= 0.17 used
  * (flannel-semantics.md §1.3, §1.7). The same connection options as the v3 store (endpoints tried in order, TLS with
  * --cacert/--cert/--key, basic auth with --user/--password, --dial-timeout for the first answer and --command-timeout
  * for each read), and failures mapped the same way: unreachable, TLS or credentials refused → exit 69.
  *
  * Reads are quorum reads (flanneld <= 0.17 read with Quorum: true). The revision of a snapshot is the X-Etcd-Index
  * header, the v2 store's own index (unrelated to v3 revisions).
+ *
+ * Writes are the v2 API's own guarded forms, each on the key's modifiedIndex (checked against etcd 3.4.23):
+ * - compare-and-swap: `PUT value=V&prevIndex=N&ttl=T`; with `ttl=` (empty) the key ends with no TTL at all, which is
+ *   what `etcdctl set --ttl 0` leaves (a reservation), atomically. The key gets a new modifiedIndex and watchers see a
+ *   `compareAndSwap`, so a running flanneld <= 0.17 learns its lease no longer expires (MonitorLease). `refresh=true`
+ *   is not used: etcd refuses it without a TTL (error 212), and a refresh is not delivered to watchers;
+ * - create: `PUT value=V&prevExist=false` (error 105 when the key exists), as flanneld's createSubnet;
+ * - delete: `DELETE ?prevIndex=N` (compareAndDelete).
+ * A lost guard (error 101 "Compare failed", or 100 when the key vanished) is a ConflictError (exit 3) saying what the
+ * key holds now; nothing else was written. A write is sent to one endpoint only: the next is tried only when the
+ * previous one could not be connected to, so a write is never applied twice.
  */
 
 import http from 'node:http'
 import https from 'node:https'
 
-import {FlannelctlError, UnavailableError, UsageError} from '../core/errors.js'
+import {ConflictError, FlannelctlError, UnavailableError, UsageError} from '../core/errors.js'
 import {type KeyLayout, keyLayout} from '../core/keys.js'
 import {classifyKeys, type NetworkSnapshot, type RawKV} from '../core/leases.js'
-import {flattenV2, parseV2Error, parseV2Node, toV2Key, V2_KEY_NOT_FOUND, v2KeysPath} from '../core/v2-keyspace.js'
+import {
+  type FlatV2,
+  flattenV2,
+  parseV2Error,
+  parseV2Node,
+  toV2Key,
+  V2_COMPARE_FAILED,
+  V2_KEY_EXISTS,
+  V2_KEY_NOT_FOUND,
+  v2HasTtl,
+  v2KeysPath,
+  v2LeaseId,
+} from '../core/v2-keyspace.js'
+import {configExists} from './conflicts.js'
 import type {ConnectionOptions} from './etcd-store.js'
 import {normaliseEndpoint, readPem} from './endpoints.js'
 
@@ -30,10 +54,39 @@ class TransportError extends Error {
     message: string,
     readonly endpoint: string,
     readonly tls: boolean,
+    /** True once a connection was made: the request may have reached etcd. */
+    readonly connected: boolean,
   ) {
     super(message)
   }
 }
+
+/** What a v2 key holds now, for conflict messages. */
+function describeNow(kv: RawKV | null): string {
+  if (!kv) return 'it no longer exists'
+  return `it is now at modifiedIndex ${kv.modRevision}${kv.lease === '0' ? ' with no TTL' : ' with a TTL'}: ${kv.value}`
+}
+
+/** A guarded v2 write: what a successful one did (the port's WriteResult). */
+export interface V2WriteResult {
+  /** The key's new modifiedIndex. */
+  readonly revision: string
+  /** `v2:<key>` when the key now has a TTL, '0' when it has none. */
+  readonly leaseId: string
+}
+
+export interface V2GuardedKey {
+  readonly key: string
+  readonly modRevision: string
+}
+
+export interface V2DeleteOutcome {
+  readonly deleted: string[]
+  readonly lost: Array<{key: string; expectedModRevision: string; now: RawKV | null}>
+}
+
+/** Deletes in flight at once. */
+const DELETE_CONCURRENCY = 8
 
 const TLS_ERROR = /SSL|TLS|CERT|certificate|handshake|self.signed|unable to verify|wrong version number|EPROTO|alert/i
 
@@ -46,6 +99,8 @@ export class EtcdV2Store {
   /** TTLs of the last readNetwork() and when they were read, so leaseTtls() can count down from there. */
   private ttls = new Map<string, number>()
   private ttlsReadAt = 0
+  private wholePrefixRead = true
+  readonly api = 'v2' as const
 
   private constructor(private readonly opts: ConnectionOptions) {
     this.layout = keyLayout(opts.prefix)
@@ -111,28 +166,62 @@ export class EtcdV2Store {
     if (res === null) return null
     const node = parseV2Node(res.body)
     if (node instanceof Error) throw this.badAnswer(node)
-    return flattenV2(node, this.layout).kvs[0] ?? null
+    const flat = flattenV2(node, this.layout)
+    const kv = flat.kvs[0] ?? null
+    this.lastKeyTtl = kv ? (flat.ttls.get(kv.lease) ?? -1) : -1
+    return kv
   }
 
-  /** Everything under the prefix (one recursive quorum GET): config, subnet keys and foreign keys. */
+  /** The remaining TTL getKey() last saw (-1 for none or expired). */
+  private lastKeyTtl = -1
+
+  /**
+   * Everything under the prefix: one recursive quorum GET of the prefix (config, subnet keys and foreign keys at one
+   * index). When etcd's v2 auth refuses that to --user, the keys are read the way flanneld <= 0.17 reads them
+   * (subnet/etcdv2/registry.go): a quorum GET of <prefix>/config and a recursive quorum GET of <prefix>/subnets, which
+   * a role with read on `<prefix>` and `<prefix>/*` allows; other keys under the prefix are then not seen
+   * (wholePrefixRead is false).
+   */
   async readNetwork(): Promise<NetworkSnapshot> {
     const dir = toV2Key(this.layout.prefix)
+    let flat: {kvs: RawKV[]; ttls: Map<string, number>; index: string}
+    try {
+      flat = await this.readTree(dir)
+      this.wholePrefixRead = true
+    } catch (error) {
+      if (!(this.opts.user && error instanceof UnavailableError && error.code === 'ETCD_AUTH_FAILED')) throw error
+      const [config, subnets] = [
+        await this.getKey(this.layout.config),
+        await this.readTree(toV2Key(this.layout.subnets)),
+      ]
+      flat = {kvs: [...(config ? [config] : []), ...subnets.kvs], ttls: subnets.ttls, index: subnets.index}
+      if (config && config.lease !== '0') flat.ttls.set(config.lease, this.lastKeyTtl)
+      this.wholePrefixRead = false
+    }
+    this.ttls = flat.ttls
+    this.ttlsReadAt = Date.now()
+    return classifyKeys(this.layout, flat.kvs, flat.index)
+  }
+
+  /**
+   * Whether the last readNetwork() saw every key under the prefix (false: only the config and the subnets directory,
+   * because v2 auth allowed no more). A command that would name "everything under the prefix" must not when false.
+   */
+  get sawWholePrefix(): boolean {
+    return this.wholePrefixRead
+  }
+
+  /** A recursive quorum GET of a v2 directory, flattened (an absent directory is empty). */
+  private async readTree(dir: string): Promise<FlatV2 & {index: string}> {
     const {res, index} = await this.get(
       v2KeysPath(dir) + '?recursive=true&quorum=true',
       this.opts.commandTimeoutMs,
       dir,
     )
-    this.ttlsReadAt = Date.now()
-    if (res === null) {
-      // No directory at the prefix: an empty keyspace.
-      this.ttls = new Map()
-      return classifyKeys(this.layout, [], index)
-    }
+    if (res === null) return {kvs: [], ttls: new Map(), index}
     const node = parseV2Node(res.body)
     if (node instanceof Error) throw this.badAnswer(node)
-    const flat = flattenV2(node, this.layout)
-    this.ttls = flat.ttls
-    return classifyKeys(this.layout, flat.kvs, index)
+    return {...flattenV2(node, this.layout), index}
   }
 
   /**
@@ -148,6 +237,142 @@ export class EtcdV2Store {
       out.set(id, ttl - elapsed > 0 ? ttl - elapsed : -1)
     }
     return out
+  }
+
+  /**
+   * Puts `value` at `key` only if its modifiedIndex is still `modRevision` (compare-and-swap on prevIndex). Without
+   * `ttlSeconds` the key ends with no TTL (`ttl=`): a reservation, as `etcdctl set --ttl 0` but atomic. A lost guard
+   * is a ConflictError CAS_LOST (exit 3) with what the key holds now.
+   */
+  async putIfUnchanged(
+    key: string,
+    value: string,
+    modRevision: string,
+    opts: {ttlSeconds?: number} = {},
+  ): Promise<V2WriteResult> {
+    if (!/^[1-9]\d*$/.test(modRevision)) {
+      // prevIndex=0 is no guard at all for etcd: a plain set.
+      throw new Error(`a v2 compare-and-swap needs a modifiedIndex, got "${modRevision}" for ${key}`)
+    }
+    const form = new URLSearchParams({value, prevIndex: modRevision, ttl: ttlParam(opts.ttlSeconds)})
+    const a = await this.write('PUT', key, form)
+    if (a.err && (a.err.errorCode === V2_COMPARE_FAILED || a.err.errorCode === V2_KEY_NOT_FOUND)) {
+      const now = await this.getKey(key)
+      throw new ConflictError(
+        `${toV2Key(key)} changed since it was read at modifiedIndex ${modRevision} (${describeNow(now)}); nothing was written`,
+        'CAS_LOST',
+        'read it again and retry',
+        {key, expectedModRevision: modRevision, now},
+      )
+    }
+    return this.written(a, key)
+  }
+
+  /** Creates `key` only if it does not exist (`prevExist=false`); ALREADY_EXISTS (exit 3) with what it holds otherwise. */
+  async createIfAbsent(key: string, value: string, opts: {ttlSeconds?: number} = {}): Promise<V2WriteResult> {
+    const form = new URLSearchParams({value, prevExist: 'false'})
+    if (opts.ttlSeconds !== undefined) form.set('ttl', ttlParam(opts.ttlSeconds))
+    const a = await this.write('PUT', key, form)
+    if (a.err?.errorCode === V2_KEY_EXISTS) {
+      const now = await this.getKey(key)
+      throw new ConflictError(
+        `${toV2Key(key)} already exists (${describeNow(now)}); nothing was written`,
+        'ALREADY_EXISTS',
+        undefined,
+        {
+          key,
+          now,
+        },
+      )
+    }
+    return this.written(a, key)
+  }
+
+  /** Creates the config key only if it does not exist (exit 3 with the existing config otherwise). */
+  async createConfig(value: string): Promise<{revision: string}> {
+    try {
+      const {revision} = await this.createIfAbsent(this.layout.config, value)
+      return {revision}
+    } catch (error) {
+      if (error instanceof ConflictError && error.code === 'ALREADY_EXISTS')
+        throw configExists(this.layout.config, (error.details as {now: RawKV | null}).now)
+      throw error
+    }
+  }
+
+  /**
+   * Deletes keys, each guarded on the modifiedIndex it was listed at (`DELETE ?prevIndex=N`, one request per key):
+   * every key still as listed is deleted, every key that changed or vanished is reported in `lost` and kept.
+   */
+  async deleteGuarded(keys: readonly V2GuardedKey[]): Promise<V2DeleteOutcome> {
+    const deleted: string[] = []
+    const lost: V2DeleteOutcome['lost'] = []
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < keys.length) {
+        const k = keys[next++]!
+        if (!/^[1-9]\d*$/.test(k.modRevision))
+          throw new Error(`a v2 guarded delete needs a modifiedIndex, got "${k.modRevision}" for ${k.key}`)
+        const a = await this.write('DELETE', k.key, new URLSearchParams({prevIndex: k.modRevision}))
+        if (a.err && (a.err.errorCode === V2_COMPARE_FAILED || a.err.errorCode === V2_KEY_NOT_FOUND)) {
+          lost.push({key: k.key, expectedModRevision: k.modRevision, now: await this.getKey(k.key)})
+          continue
+        }
+        this.written(a, k.key)
+        deleted.push(k.key)
+      }
+    }
+    await Promise.all(Array.from({length: Math.min(DELETE_CONCURRENCY, keys.length)}, worker))
+    const order = new Map(keys.map((k, i) => [k.key, i]))
+    deleted.sort((a, b) => order.get(a)! - order.get(b)!)
+    lost.sort((a, b) => order.get(a.key)! - order.get(b.key)!)
+    return {deleted, lost}
+  }
+
+  /** The result of a successful write; any other v2 error is exit 69 with etcd's own message. */
+  private written(a: {res: HttpAnswer; err: ReturnType<typeof parseV2Error>}, key: string): V2WriteResult {
+    if (a.res.status >= 300) throw this.httpFailure(a.res, a.err, key, 'write')
+    const node = parseV2Node(a.res.body)
+    if (node instanceof Error) throw this.badAnswer(node)
+    return {revision: String(node.modifiedIndex), leaseId: v2HasTtl(node) ? v2LeaseId(key) : '0'}
+  }
+
+  /**
+   * One v2 write (PUT or DELETE with form parameters) to the first endpoint that can be connected to: an endpoint that
+   * took the connection and then gave no answer is not followed by another (the write may have been applied there).
+   * Guard failures come back in `err` for the caller; transport failures are exit 69.
+   */
+  private async write(
+    method: 'PUT' | 'DELETE',
+    key: string,
+    form: URLSearchParams,
+  ): Promise<{res: HttpAnswer; err: ReturnType<typeof parseV2Error>}> {
+    const timeoutMs = this.opts.commandTimeoutMs
+    const deadline = Date.now() + timeoutMs
+    const path = v2KeysPath(key)
+    let last: TransportError | undefined
+    for (const endpoint of this.endpoints) {
+      const left = deadline - Date.now()
+      if (left <= 0) break
+      try {
+        const res =
+          method === 'PUT'
+            ? await this.request(endpoint, path, left, {method, body: form.toString()})
+            : await this.request(endpoint, `${path}?${form.toString()}`, left, {method})
+        return {res, err: res.status < 300 ? null : parseV2Error(res.body)}
+      } catch (error) {
+        if (!(error instanceof TransportError)) throw error
+        last = error
+        if (error.connected) {
+          throw new UnavailableError(
+            `etcd at ${error.endpoint} gave no answer to a v2 write of ${toV2Key(key)} (${error.message}): it may or may not have been applied`,
+            'ETCD_UNAVAILABLE',
+            'read the key again before retrying (flannelctl leases ls --etcd-api v2, network show --etcd-api v2)',
+          )
+        }
+      }
+    }
+    throw this.transportFailure(last, timeoutMs)
   }
 
   private badAnswer(error: Error): Error {
@@ -182,14 +407,23 @@ export class EtcdV2Store {
     throw this.httpFailure(res, err, key)
   }
 
-  private request(endpoint: string, path: string, timeoutMs: number): Promise<HttpAnswer> {
+  private request(
+    endpoint: string,
+    path: string,
+    timeoutMs: number,
+    o: {method?: 'GET' | 'PUT' | 'DELETE'; body?: string} = {},
+  ): Promise<HttpAnswer> {
     const tls = endpoint.startsWith('https://')
     const url = new URL(endpoint + path)
     const dialMs = Math.min(this.opts.dialTimeoutMs, timeoutMs)
     return new Promise((resolve, reject) => {
       const headers: Record<string, string> = {accept: 'application/json'}
       if (this.authorization) headers.authorization = this.authorization
-      const options = {method: 'GET', headers, agent: tls ? this.httpsAgent! : this.httpAgent}
+      if (o.body !== undefined) {
+        headers['content-type'] = 'application/x-www-form-urlencoded'
+        headers['content-length'] = String(Buffer.byteLength(o.body))
+      }
+      const options = {method: o.method ?? 'GET', headers, agent: tls ? this.httpsAgent! : this.httpAgent}
       const req = tls ? https.request(url, options) : http.request(url, options)
       let settled = false
       const fail = (message: string) => {
@@ -198,7 +432,7 @@ export class EtcdV2Store {
         clearTimeout(overall)
         clearTimeout(dial)
         req.destroy()
-        reject(new TransportError(message, endpoint, tls))
+        reject(new TransportError(message, endpoint, tls, dial === undefined))
       }
       const overall = setTimeout(() => fail(`no answer within ${timeoutMs} ms`), timeoutMs)
       let dial: NodeJS.Timeout | undefined = setTimeout(() => fail(`no connection within ${dialMs} ms`), dialMs)
@@ -227,7 +461,7 @@ export class EtcdV2Store {
           resolve({status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8')})
         })
       })
-      req.end()
+      req.end(o.body)
     })
   }
 
@@ -250,7 +484,12 @@ export class EtcdV2Store {
     )
   }
 
-  private httpFailure(res: HttpAnswer, err: ReturnType<typeof parseV2Error>, key: string): FlannelctlError {
+  private httpFailure(
+    res: HttpAnswer,
+    err: ReturnType<typeof parseV2Error>,
+    key: string,
+    op: 'read' | 'write' = 'read',
+  ): FlannelctlError {
     if (res.status === 404 && err === null) {
       return new UnavailableError(
         `etcd at ${this.where} does not serve the v2 API (HTTP 404 on /v2/keys): flannel <= 0.17's keyspace is readable only while etcd runs with --enable-v2 (etcd 3.4 and 3.5; 3.6 removed the v2 store)`,
@@ -266,7 +505,9 @@ export class EtcdV2Store {
         )
       }
       return new UnavailableError(
-        `etcd at ${this.where} rejected user "${this.opts.user}" on the v2 API: wrong password, or no recursive read permission on ${toV2Key(key)}`,
+        op === 'read'
+          ? `etcd at ${this.where} rejected user "${this.opts.user}" on the v2 API: wrong password, or no read permission on ${toV2Key(key)}`
+          : `etcd at ${this.where} refused a v2 write of ${toV2Key(key)} to user "${this.opts.user}": no write permission there (or a wrong password)`,
         'ETCD_AUTH_FAILED',
         'v2 users and roles are separate from v3 ones: check them with ETCDCTL_API=2 etcdctl user get / role get',
       )
@@ -275,8 +516,16 @@ export class EtcdV2Store {
       ? `error ${err.errorCode}: ${err.message}${err.cause ? ` (${err.cause})` : ''}`
       : res.body.trim().slice(0, 200)
     return new UnavailableError(
-      `etcd at ${this.where} failed a v2 read of ${toV2Key(key)} with HTTP ${res.status}: ${what}`,
+      `etcd at ${this.where} failed a v2 ${op} of ${toV2Key(key)} with HTTP ${res.status}: ${what}`,
       'ETCD_V2_ERROR',
     )
   }
+}
+
+/** The `ttl` form parameter: seconds, or empty for none (the key ends with no TTL). */
+function ttlParam(ttlSeconds: number | undefined): string {
+  if (ttlSeconds === undefined) return ''
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1)
+    throw new Error(`a v2 TTL must be a whole number of seconds >= 1, got ${ttlSeconds}`)
+  return String(ttlSeconds)
 }

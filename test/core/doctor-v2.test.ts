@@ -64,10 +64,40 @@ describe('doctor keyspace checks', () => {
     const copied = keyspaceChecks({layout, v3: snap(kv('config', CFG), kv('subnets/10.5.12.0-24', LEASE, '42')), v2})
     assert.match(
       copied[0]!.hint,
-      /^once no flanneld <= 0\.17 is left, remove them: ETCDCTL_API=2 etcdctl rm --recursive \/coreos\.com\/network$/,
+      /^once no flanneld <= 0\.17 is left, delete the v2 copy: ETCDCTL_API=2 etcdctl rm --recursive \/coreos\.com\/network$/,
     )
+    assert.match(copied[0]!.message, /the migration is done, do not run it again/)
     const partial = keyspaceChecks({layout, v3: snap(kv('config', CFG)), v2})
     assert.match(partial[0]!.hint, /migrate v2-to-v3/)
+  })
+
+  test('after the upgrade: leases flanneld >= 0.18 rewrote in its bytes count as copied; expired v2 keys do not count', () => {
+    const legacy = '{"PublicIP":"192.168.1.12","BackendType":"vxlan","BackendData":{"VtepMAC":"c6:d2:32:6f:8f:44"}}'
+    const rewritten =
+      '{"PublicIP":"192.168.1.12","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}'
+    const v2 = snap(
+      kv('config', CFG),
+      kv('subnets/10.5.12.0-24', legacy, 'v2:a'),
+      kv('subnets/10.5.13.0-24', legacy.replace('.12"', '.13"'), 'v2:b'),
+    )
+    const v3 = snap(kv('config', CFG), kv('subnets/10.5.12.0-24', rewritten, '42'))
+    const ttls = new Map([
+      ['v2:a', 3000],
+      ['v2:b', -1],
+    ])
+    const f = keyspaceChecks({layout, v3, v2, v2Ttls: ttls, etcdctlV2Flags: '--endpoints http://10.0.0.1:2379'})
+    assert.equal(
+      f[0]!.hint,
+      'once no flanneld <= 0.17 is left, delete the v2 copy: ETCDCTL_API=2 etcdctl --endpoints http://10.0.0.1:2379 rm --recursive /coreos.com/network',
+    )
+    // Another VtepMAC is another lease: not copied.
+    const other = snap(kv('config', CFG), kv('subnets/10.5.12.0-24', rewritten.replace('8f:44', '8f:45'), '42'))
+    assert.match(keyspaceChecks({layout, v3: other, v2, v2Ttls: ttls})[0]!.hint, /migrate v2-to-v3/)
+    // Without a read of the whole v2 prefix, the command names only flannel's keys.
+    assert.match(
+      keyspaceChecks({layout, v3, v2, v2Ttls: ttls, v2SawWholePrefix: false})[0]!.hint,
+      /rm \/coreos\.com\/network\/config && ETCDCTL_API=2 etcdctl rm --recursive \/coreos\.com\/network\/subnets$/,
+    )
   })
 
   test('flanneld versions', () => {
