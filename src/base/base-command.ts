@@ -13,7 +13,7 @@ import {colorEnabled, theme} from '../render/theme.js'
 import type {EtcdStore} from '../store/etcd-store.js'
 import type {EtcdV2Store} from '../store/etcd-v2.js'
 import type {EtcdApi} from '../store/keyspaces.js'
-import type {NetworkReader} from '../store/port.js'
+import type {FlannelStore, NetworkReader} from '../store/port.js'
 import {etcdReader, snapshotReader, v2Reader} from '../store/reader.js'
 import {type ConnectionFlags, resolveConnection, resolveSetting} from './connection.js'
 
@@ -60,6 +60,17 @@ export const etcdApiFlag = {
   'etcd-api': Flags.string({
     summary: 'etcd keyspace to read: v3, v2 (flannel <= 0.17, over the HTTP API) or auto [default: auto].',
     description: 'auto reads v3 and falls back to v2 (with a note on stderr) when only the v2 keyspace holds a config.',
+    options: ['auto', 'v3', 'v2'],
+    helpGroup: 'ETCD',
+  }),
+}
+
+/** `--etcd-api v2|v3|auto` for mutations: which etcd keyspace to write (see store/keyspaces.ts). */
+export const etcdApiWriteFlag = {
+  'etcd-api': Flags.string({
+    summary: 'etcd keyspace to write: v3, v2 (flannel <= 0.17, over the HTTP API) or auto [default: auto].',
+    description:
+      'auto writes only the keyspace flanneld reads: the one holding the config (v3 when neither does). When both hold a config it refuses (exit 2) naming both.',
     options: ['auto', 'v3', 'v2'],
     helpGroup: 'ETCD',
   }),
@@ -148,6 +159,30 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     }
     await this.openStore()
     return this.readers.at(-1)!
+  }
+
+  /**
+   * The store a mutation writes: the keyspace of --etcd-api (auto: the one flanneld reads), chosen on its first etcd
+   * call so that input checked before it still exits 2 when etcd is down.
+   */
+  protected async openWriteStore(): Promise<FlannelStore> {
+    const api = (this.flags as {'etcd-api'?: EtcdApi})['etcd-api'] ?? 'auto'
+    const {openKeyspaceStore} = await import('../store/keyspaces.js')
+    const store = openKeyspaceStore(api, resolveConnection(this.flags as ConnectionFlags, process.env), (m) =>
+      this.note(m),
+    )
+    this.readers.push(store)
+    return store
+  }
+
+  /** The v3 store for migrate: without --user when v3 auth is off and --user is meant for v2 (a note says so). */
+  protected async openMigrationV3(): Promise<EtcdStore> {
+    const {openV3AuthAware} = await import('../store/keyspaces.js')
+    const store = await openV3AuthAware(resolveConnection(this.flags as ConnectionFlags, process.env), (m) =>
+      this.note(m),
+    )
+    this.readers.push(store)
+    return store
   }
 
   /** Opens etcd's v2 keys API on the same endpoints (exit 69 when it does not answer or does not serve v2). */

@@ -158,3 +158,11 @@ export function flattenV2(root: V2Node, layout: KeyLayout): FlatV2 {
   visit(root)
   return {kvs, ttls}
 }
+
+/**
+ * One shell word in POSIX single quotes unless it is plain (`'` as `'\\''`), for the v2 commands flannelctl prints.
+ * A local stand-in until every hint is built by the shared hint builder.
+ */
+export function shellWord(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`
+}

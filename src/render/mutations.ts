@@ -36,7 +36,7 @@ export function renderExpandPlan(r: ExpandResult, c: ChalkInstance): string {
   const cap = (x: ExpandResult['capacity']['before']) => `${x.total} subnets (${x.used} used, ${x.free} free)`
   const lines = [
     c.bold(`Plan: widen ${r.previous.effective.network} to ${r.next.effective.network}`) +
-      ` (config ${r.key}, mod revision ${r.previous.modRevision})`,
+      ` (config ${r.key}${r.keyspace === 'v2' ? ` in etcd's v2 keyspace, modifiedIndex` : ', mod revision'} ${r.previous.modRevision})`,
     ...diffLines(pretty(r.previous.config, r.previous.raw), pretty(r.next.config, r.next.raw), c),
     `Capacity: ${cap(r.capacity.before)} -> ${cap(r.capacity.after)}`,
     `Leases checked: ${r.checkedLeases}, all stay compatible (SubnetLen /${r.next.effective.subnetLen} kept).`,
@@ -69,7 +69,9 @@ export function renderExpandResult(r: ExpandResult, c: ChalkInstance): string {
   if (!r.applied) return 'not applied: nothing written'
   return (
     c.green(`applied: ${r.key} now holds Network ${r.next.effective.network} (revision ${r.revision}).`) +
-    `\nThe previous config was at mod revision ${r.previous.modRevision}; to see it: ${r.recover}`
+    (r.keyspace === 'v2'
+      ? `\nThe v2 store keeps no history; to put the previous config back: ${r.recover}`
+      : `\nThe previous config was at mod revision ${r.previous.modRevision}; to see it: ${r.recover}`)
   )
 }
 
@@ -80,9 +82,11 @@ export function renderReserve(r: ReserveResult, c: ChalkInstance): string {
         ? `${r.subnet} (${r.publicIP}) is already reserved: nothing to do`
         : `not applied: nothing written`
     case 'dry-run':
-      return `dry run: would ${r.previousModRevision === null ? 'create' : 'reserve'} ${r.key} = ${r.value} with no etcd lease`
+      return `dry run: would ${r.previousModRevision === null ? 'create' : 'reserve'} ${r.key} = ${r.value} with no ${r.keyspace === 'v2' ? 'TTL' : 'etcd lease'}`
     case 'reserved':
-      return c.green(`reserved ${r.subnet} (${r.publicIP}): ${r.key} has no etcd lease now (revision ${r.revision})`)
+      return c.green(
+        `reserved ${r.subnet} (${r.publicIP}): ${r.key} has no ${r.keyspace === 'v2' ? 'TTL' : 'etcd lease'} now (${r.keyspace === 'v2' ? 'modifiedIndex' : 'revision'} ${r.revision})`,
+      )
     case 'created':
       return c.green(`created reservation ${r.key} = ${r.value} (revision ${r.revision})`)
   }
@@ -92,13 +96,15 @@ export function renderUnreserve(r: UnreserveResult, c: ChalkInstance): string {
   switch (r.action) {
     case 'unchanged':
       return r.leaseId !== null && r.leaseId !== '0'
-        ? `${r.subnet} is not reserved (it has etcd lease ${r.leaseId}): nothing to do`
+        ? `${r.subnet} is not reserved (it has ${r.keyspace === 'v2' ? 'a TTL' : `etcd lease ${r.leaseId}`}): nothing to do`
         : 'not applied: nothing written'
     case 'dry-run':
-      return `dry run: would bind ${r.key} to a new ${formatTtl(r.ttlSeconds)} etcd lease`
+      return r.keyspace === 'v2'
+        ? `dry run: would give ${r.key} a TTL of ${formatTtl(r.ttlSeconds)}`
+        : `dry run: would bind ${r.key} to a new ${formatTtl(r.ttlSeconds)} etcd lease`
     case 'unreserved':
       return c.green(
-        `${r.subnet} now expires at ${r.expiresAt} unless its node renews it (etcd lease ${r.leaseId}, revision ${r.revision})`,
+        `${r.subnet} now expires at ${r.expiresAt} unless its node renews it (${r.keyspace === 'v2' ? `v2 TTL, modifiedIndex ${r.revision}` : `etcd lease ${r.leaseId}, revision ${r.revision}`})`,
       )
   }
 }

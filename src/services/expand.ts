@@ -5,6 +5,7 @@ import {checkExpandRequest, type ExpandPlan, planExpand} from '../core/expand.js
 import {type Capacity, decodeLeases} from '../core/leases.js'
 import type {FlannelStore} from '../store/port.js'
 import type {Confirm} from '../prompts/confirm.js'
+import {shellWord, toV2Key} from '../core/v2-keyspace.js'
 import {effectiveToJson, type EffectiveJson} from './network.js'
 
 export interface ExpandOptions {
@@ -29,7 +30,10 @@ export interface ExpandResult {
   capacity: {before: Capacity; after: Capacity}
   followUps: string[]
   restartOrder: ExpandPlan['restartOrder']
+  /** The command that puts the previous config back (v3: from etcd's history; v2 keeps none, so its bytes). */
   recover: string
+  /** The etcd keyspace written (or that would be). */
+  keyspace: 'v2' | 'v3'
 }
 
 export async function expandNetwork(
@@ -69,7 +73,11 @@ export async function expandNetwork(
     capacity: plan.capacity,
     followUps: plan.followUps,
     restartOrder: plan.restartOrder,
-    recover: `etcdctl get ${store.layout.config} --rev=${modRevision} --print-value-only`,
+    recover:
+      store.api === 'v2'
+        ? `ETCDCTL_API=2 etcdctl set ${shellWord(toV2Key(store.layout.config))} ${shellWord(plan.previousText)}`
+        : `etcdctl get ${store.layout.config} --rev=${modRevision} --print-value-only`,
+    keyspace: store.api,
   }
   hooks.onPlan(result)
   if (o.dryRun) return result

@@ -14,6 +14,35 @@ import {isoSeconds} from './leases.js'
 export const RESERVATION_NOTE =
   'flanneld ≥ v0.18 re-attaches a 24h lease when the node owning this PublicIP restarts, so the reservation is lost then; `flannelctl doctor` reports reservations, re-run reserve after such a restart.'
 
+/** The same for etcd's v2 keyspace, read by flanneld ≤ v0.17 (tryAcquireLease keeps a TTL-less key TTL-less). */
+export const V2_RESERVATION_NOTE =
+  'flanneld ≤ v0.17 keeps this key without a TTL when its node restarts (it re-sets a reservation with no TTL). After migrate v2-to-v3 and the upgrade to flanneld ≥ v0.18, the first restart of that node re-attaches a 24h lease in v3: re-run reserve with --etcd-api v3 then.'
+
+function reservationNote(store: FlannelStore): string {
+  return store.api === 'v2' ? V2_RESERVATION_NOTE : RESERVATION_NOTE
+}
+
+/** "etcd lease" in v3, "TTL" in v2: the words of prompts and messages. */
+function leaseWord(store: FlannelStore): string {
+  return store.api === 'v2' ? 'TTL' : 'etcd lease'
+}
+
+/**
+ * Refuses to act on a lease whose TTL has already run out. In etcd's v2 store such a key is still readable for up to
+ * ~0.5 s (until the expiry sweep), and a compare-and-swap on it would succeed and bring it back.
+ */
+async function refuseExpired(store: FlannelStore, lease: Lease): Promise<void> {
+  if (lease.reserved) return
+  const ttl = (await store.leaseTtls([lease.leaseId])).get(lease.leaseId)
+  if (ttl !== undefined && ttl <= 0) {
+    throw new NotFoundError(
+      `the ${leaseWord(store)} of ${lease.key} has run out (etcd is removing the key); nothing was written`,
+      'LEASE_EXPIRED',
+      'list the leases again: flannelctl leases ls',
+    )
+  }
+}
+
 /** Accepts `10.5.34.0/24` or flannel's key form `10.5.34.0-24` (a full key too). */
 export function parseSubnetArg(s: string): Cidr4 {
   const c = parseCidr4(s)
@@ -47,6 +76,8 @@ export interface ReserveResult {
   previousLeaseId: string | null
   revision: string | null
   note: string
+  /** The etcd keyspace written (or that would be). */
+  keyspace: 'v2' | 'v3'
 }
 
 export async function reserveLease(store: FlannelStore, o: ReserveOptions, confirm: Confirm): Promise<ReserveResult> {
@@ -92,13 +123,16 @@ export async function reserveLease(store: FlannelStore, o: ReserveOptions, confi
       value: lease.value,
       previousModRevision: lease.modRevision,
       previousLeaseId: lease.leaseId,
-      note: RESERVATION_NOTE,
+      note: reservationNote(store),
+      keyspace: store.api,
     }
     if (lease.reserved) return {action: 'unchanged', revision: null, ...base}
+    await refuseExpired(store, lease)
     if (o.dryRun) return {action: 'dry-run', revision: null, ...base}
-    if (!(await confirm(`Remove the etcd lease from ${lease.key} so it never expires?`)))
+    if (!(await confirm(`Remove the ${leaseWord(store)} from ${lease.key} so it never expires?`)))
       return {action: 'unchanged', revision: null, ...base}
-    // The same bytes, put back without a lease, only if nobody (a renewal) rewrote the key since we read it.
+    // The same bytes, put back without a lease (v2: without a TTL), only if nobody (a renewal) rewrote the key since
+    // we read it.
     const {revision} = await store.putIfUnchanged(lease.key, lease.value, lease.modRevision)
     return {action: 'reserved', revision, ...base}
   }
@@ -150,7 +184,8 @@ export async function reserveLease(store: FlannelStore, o: ReserveOptions, confi
     value,
     previousModRevision: null,
     previousLeaseId: null,
-    note: RESERVATION_NOTE,
+    note: reservationNote(store),
+    keyspace: store.api,
   }
   if (o.dryRun) return {action: 'dry-run', revision: null, ...base}
   if (!(await confirm(`Create the reservation ${key}?`))) return {action: 'unchanged', revision: null, ...base}
@@ -166,6 +201,7 @@ export interface UnreserveResult {
   leaseId: string | null
   expiresAt: string | null
   revision: string | null
+  keyspace: 'v2' | 'v3'
 }
 
 export async function unreserveLease(
@@ -182,11 +218,14 @@ export async function unreserveLease(
   const snap = await store.readNetwork()
   const lease = findBySubnet(decodeLeases(snap.subnets).leases, sn)
   if (!lease) throw new NotFoundError(`no lease for ${formatCidr4(sn)}`, 'LEASE_NOT_FOUND')
-  const base = {key: lease.key, subnet: formatCidr4(sn), ttlSeconds}
+  const base = {key: lease.key, subnet: formatCidr4(sn), ttlSeconds, keyspace: store.api}
   if (!lease.reserved) return {action: 'unchanged', leaseId: lease.leaseId, expiresAt: null, revision: null, ...base}
   if (dryRun) return {action: 'dry-run', leaseId: null, expiresAt: null, revision: null, ...base}
-  if (!(await confirm(`Bind ${lease.key} to a new ${ttlSeconds}s etcd lease?`)))
-    return {action: 'unchanged', leaseId: null, expiresAt: null, revision: null, ...base}
+  const ask =
+    store.api === 'v2'
+      ? `Give ${lease.key} a TTL of ${ttlSeconds}s?`
+      : `Bind ${lease.key} to a new ${ttlSeconds}s etcd lease?`
+  if (!(await confirm(ask))) return {action: 'unchanged', leaseId: null, expiresAt: null, revision: null, ...base}
   const {revision, leaseId} = await store.putIfUnchanged(lease.key, lease.value, lease.modRevision, {
     ttlSeconds,
   })
@@ -216,6 +255,7 @@ export interface ReleaseResult {
   selected: ReleaseTarget[]
   deleted: string[]
   lost: Array<{key: string; expectedModRevision: string; now: unknown}>
+  keyspace: 'v2' | 'v3'
 }
 
 export async function releaseLeases(
@@ -258,16 +298,23 @@ export async function releaseLeases(
     ttlSeconds: l.reserved ? null : (ttls.get(l.leaseId) ?? null),
   }))
   hooks.onPlan(selected)
-  const result: ReleaseResult = {applied: false, dryRun: o.dryRun, selected, deleted: [], lost: []}
+  const result: ReleaseResult = {
+    applied: false,
+    dryRun: o.dryRun,
+    selected,
+    deleted: [],
+    lost: [],
+    keyspace: store.api,
+  }
   if (o.dryRun || selected.length === 0) return result
   if (!(await hooks.confirm(`Delete ${selected.length} lease key(s)?`))) return result
   const out = await store.deleteGuarded(selected)
   const final = {...result, applied: true, deleted: out.deleted, lost: out.lost}
   if (out.lost.length > 0) {
     throw new ConflictError(
-      `${out.lost.length} key(s) changed since they were listed and were not deleted: ${out.lost.map((x) => `${x.key} (now ${x.now ? `mod revision ${x.now.modRevision}` : 'gone'})`).join(', ')}; ${out.deleted.length} deleted`,
+      `${out.lost.length} key(s) changed since they were listed and were not deleted: ${out.lost.map((x) => `${x.key} (now ${x.now ? `${store.api === 'v2' ? 'modifiedIndex' : 'mod revision'} ${x.now.modRevision}` : 'gone'})`).join(', ')}; ${out.deleted.length} deleted`,
       'CAS_LOST',
-      'list again with: flannelctl leases ls',
+      `list again with: flannelctl leases ls${store.api === 'v2' ? ' --etcd-api v2' : ''}`,
       final,
     )
   }

@@ -27,6 +27,8 @@ import type {FlannelStore} from '../store/port.js'
 /** The v2 keyspace migrate reads, and the etcdctl flags that reach it again (for the delete command). */
 export interface V2Source extends Pick<FlannelStore, 'layout' | 'readNetwork' | 'leaseTtls'> {
   etcdctlFlags(): string
+  /** False when the last read saw only the config and the subnets directory (v2 auth allowed no more). */
+  readonly sawWholePrefix: boolean
 }
 
 /** How far a copied key's remaining v3 TTL may be from the v2 one at verification. */

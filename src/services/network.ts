@@ -211,6 +211,8 @@ export interface InitResult {
   raw: string
   revision: string | null
   effective: EffectiveJson
+  /** The etcd keyspace written (or that would be). */
+  keyspace: 'v2' | 'v3'
 }
 
 /** Creates the config key only if it is absent (exit 3 and the existing config otherwise). */
@@ -224,15 +226,15 @@ export async function initNetwork(
   const base = {key, config: JSON.parse(text) as unknown, raw: text, effective: effectiveToJson(effective)}
   if (dryRun) {
     const existing = await store.getKey(key)
-    if (existing) throw configExists(key, existing)
-    return {applied: false, dryRun: true, revision: null, ...base}
+    if (existing) throw configExists(key, existing, store.api)
+    return {applied: false, dryRun: true, revision: null, ...base, keyspace: store.api}
   }
   try {
     const {revision} = await store.createIfAbsent(key, text)
-    return {applied: true, dryRun: false, revision, ...base}
+    return {applied: true, dryRun: false, revision, ...base, keyspace: store.api}
   } catch (error) {
     if (error instanceof ConflictError && error.code === 'ALREADY_EXISTS')
-      throw configExists(key, (error.details as {now: RawKV | null}).now)
+      throw configExists(key, (error.details as {now: RawKV | null}).now, store.api)
     throw error
   }
 }

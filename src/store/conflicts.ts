@@ -34,12 +34,16 @@ export function alreadyExists(key: string, now: RawKV | null): ConflictError {
   )
 }
 
-/** The conflict `network init` reports when a config is already stored. */
-export function configExists(key: string, kv: RawKV | null): ConflictError {
+/** The conflict `network init` reports when a config is already stored (in etcd's v2 keyspace: says so). */
+export function configExists(key: string, kv: RawKV | null, keyspace: 'v2' | 'v3' = 'v3'): ConflictError {
+  const where =
+    keyspace === 'v2'
+      ? ` in etcd's v2 keyspace (modifiedIndex ${kv?.modRevision ?? '?'})`
+      : ` (mod revision ${kv?.modRevision ?? '?'})`
   return new ConflictError(
-    `a network config already exists at ${key} (mod revision ${kv?.modRevision ?? '?'}): ${kv?.value ?? ''}`,
+    `a network config already exists at ${key}${where}: ${kv?.value ?? ''}`,
     'CONFIG_EXISTS',
-    'inspect it with: flannelctl network show',
+    `inspect it with: flannelctl network show${keyspace === 'v2' ? ' --etcd-api v2' : ''}`,
     {
       key,
       value: kv?.value ?? null,

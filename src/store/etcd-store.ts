@@ -206,6 +206,14 @@ export class EtcdStore implements FlannelStore {
         `grant the user readwrite on ${this.layout.range}`,
       )
     }
+    if (/authentication is not enabled/i.test(msg)) {
+      // etcd's v2 and v3 auth are separate: a flanneld <= 0.17 cluster may have v2 auth on and v3 auth off.
+      return new UnavailableError(
+        `etcd at ${where} has authentication off on the v3 API, but --user "${this.opts.user ?? ''}" was given (v2 and v3 auth are separate; see ETCDCTL_API=3 etcdctl auth status)`,
+        'ETCD_V3_AUTH_DISABLED',
+        'leave out --user for the v3 API; --etcd-api v2 (and migrate v2-to-v3) use it for the v2 API only',
+      )
+    }
     if (/user name is empty|authentication is enabled|invalid auth token/i.test(msg)) {
       return new UnavailableError(
         `etcd at ${where} requires authentication: pass --user (and --password)`,

@@ -38,8 +38,8 @@ import {
   v2KeysPath,
   v2LeaseId,
 } from '../core/v2-keyspace.js'
-import {configExists} from './conflicts.js'
 import type {ConnectionOptions} from './etcd-store.js'
+import type {DeleteOutcome, FlannelStore, GuardedKey, WriteOptions, WriteResult} from './port.js'
 import {normaliseEndpoint, readPem} from './endpoints.js'
 
 interface HttpAnswer {
@@ -67,30 +67,12 @@ function describeNow(kv: RawKV | null): string {
   return `it is now at modifiedIndex ${kv.modRevision}${kv.lease === '0' ? ' with no TTL' : ' with a TTL'}: ${kv.value}`
 }
 
-/** A guarded v2 write: what a successful one did (the port's WriteResult). */
-export interface V2WriteResult {
-  /** The key's new modifiedIndex. */
-  readonly revision: string
-  /** `v2:<key>` when the key now has a TTL, '0' when it has none. */
-  readonly leaseId: string
-}
-
-export interface V2GuardedKey {
-  readonly key: string
-  readonly modRevision: string
-}
-
-export interface V2DeleteOutcome {
-  readonly deleted: string[]
-  readonly lost: Array<{key: string; expectedModRevision: string; now: RawKV | null}>
-}
-
 /** Deletes in flight at once. */
 const DELETE_CONCURRENCY = 8
 
 const TLS_ERROR = /SSL|TLS|CERT|certificate|handshake|self.signed|unable to verify|wrong version number|EPROTO|alert/i
 
-export class EtcdV2Store {
+export class EtcdV2Store implements FlannelStore {
   readonly layout: KeyLayout
   private readonly endpoints: readonly string[]
   private readonly httpAgent: http.Agent
@@ -101,6 +83,7 @@ export class EtcdV2Store {
   private ttlsReadAt = 0
   private wholePrefixRead = true
   readonly api = 'v2' as const
+  readonly source = 'etcd'
 
   private constructor(private readonly opts: ConnectionOptions) {
     this.layout = keyLayout(opts.prefix)
@@ -244,12 +227,7 @@ export class EtcdV2Store {
    * `ttlSeconds` the key ends with no TTL (`ttl=`): a reservation, as `etcdctl set --ttl 0` but atomic. A lost guard
    * is a ConflictError CAS_LOST (exit 3) with what the key holds now.
    */
-  async putIfUnchanged(
-    key: string,
-    value: string,
-    modRevision: string,
-    opts: {ttlSeconds?: number} = {},
-  ): Promise<V2WriteResult> {
+  async putIfUnchanged(key: string, value: string, modRevision: string, opts: WriteOptions = {}): Promise<WriteResult> {
     if (!/^[1-9]\d*$/.test(modRevision)) {
       // prevIndex=0 is no guard at all for etcd: a plain set.
       throw new Error(`a v2 compare-and-swap needs a modifiedIndex, got "${modRevision}" for ${key}`)
@@ -269,7 +247,7 @@ export class EtcdV2Store {
   }
 
   /** Creates `key` only if it does not exist (`prevExist=false`); ALREADY_EXISTS (exit 3) with what it holds otherwise. */
-  async createIfAbsent(key: string, value: string, opts: {ttlSeconds?: number} = {}): Promise<V2WriteResult> {
+  async createIfAbsent(key: string, value: string, opts: WriteOptions = {}): Promise<WriteResult> {
     const form = new URLSearchParams({value, prevExist: 'false'})
     if (opts.ttlSeconds !== undefined) form.set('ttl', ttlParam(opts.ttlSeconds))
     const a = await this.write('PUT', key, form)
@@ -288,25 +266,13 @@ export class EtcdV2Store {
     return this.written(a, key)
   }
 
-  /** Creates the config key only if it does not exist (exit 3 with the existing config otherwise). */
-  async createConfig(value: string): Promise<{revision: string}> {
-    try {
-      const {revision} = await this.createIfAbsent(this.layout.config, value)
-      return {revision}
-    } catch (error) {
-      if (error instanceof ConflictError && error.code === 'ALREADY_EXISTS')
-        throw configExists(this.layout.config, (error.details as {now: RawKV | null}).now)
-      throw error
-    }
-  }
-
   /**
    * Deletes keys, each guarded on the modifiedIndex it was listed at (`DELETE ?prevIndex=N`, one request per key):
    * every key still as listed is deleted, every key that changed or vanished is reported in `lost` and kept.
    */
-  async deleteGuarded(keys: readonly V2GuardedKey[]): Promise<V2DeleteOutcome> {
+  async deleteGuarded(keys: readonly GuardedKey[]): Promise<DeleteOutcome> {
     const deleted: string[] = []
-    const lost: V2DeleteOutcome['lost'] = []
+    const lost: Array<DeleteOutcome['lost'][number]> = []
     let next = 0
     const worker = async (): Promise<void> => {
       while (next < keys.length) {
@@ -330,7 +296,7 @@ export class EtcdV2Store {
   }
 
   /** The result of a successful write; any other v2 error is exit 69 with etcd's own message. */
-  private written(a: {res: HttpAnswer; err: ReturnType<typeof parseV2Error>}, key: string): V2WriteResult {
+  private written(a: {res: HttpAnswer; err: ReturnType<typeof parseV2Error>}, key: string): WriteResult {
     if (a.res.status >= 300) throw this.httpFailure(a.res, a.err, key, 'write')
     const node = parseV2Node(a.res.body)
     if (node instanceof Error) throw this.badAnswer(node)

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, connectionFlags} from '../../base/base-command.js'
+import {BaseCommand, connectionFlags, etcdApiWriteFlag} from '../../base/base-command.js'
 import {parseDuration} from '../../core/duration.js'
 import {confirmer} from '../../prompts/confirm.js'
 import {renderReleasePlan, renderReleaseResult} from '../../render/mutations.js'
@@ -19,6 +19,7 @@ export default class LeasesRelease extends BaseCommand<typeof LeasesRelease> {
   static override args = {subnet: Args.string({description: 'subnet(s) to release, e.g. 10.5.34.0/24'})}
   static override flags = {
     ...connectionFlags,
+    ...etcdApiWriteFlag,
     stale: Flags.boolean({default: false, summary: 'Select leases whose remaining TTL is below the renew margin.'}),
     'renew-margin': Flags.string({
       summary: "flanneld's --subnet-lease-renew-margin: a live node renews this long before expiry.",
@@ -33,7 +34,7 @@ export default class LeasesRelease extends BaseCommand<typeof LeasesRelease> {
     const f = this.flags
     const {argv} = await this.parse(LeasesRelease)
     const result = await releaseLeases(
-      await this.openStore(),
+      await this.openWriteStore(),
       {
         subnets: argv as string[],
         stale: f.stale,

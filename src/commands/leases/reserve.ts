@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, connectionFlags} from '../../base/base-command.js'
+import {BaseCommand, connectionFlags, etcdApiWriteFlag} from '../../base/base-command.js'
 import {confirmer} from '../../prompts/confirm.js'
 import {renderReserve} from '../../render/mutations.js'
 import {type ReserveResult, reserveLease} from '../../services/lease-mutations.js'
@@ -17,6 +17,7 @@ export default class LeasesReserve extends BaseCommand<typeof LeasesReserve> {
   static override args = {subnet: Args.string({description: 'the subnet, e.g. 10.5.34.0/24'})}
   static override flags = {
     ...connectionFlags,
+    ...etcdApiWriteFlag,
     'public-ip': Flags.string({summary: "The node's PublicIP: selects its lease, or owns a new reservation."}),
     'backend-type': Flags.string({summary: "BackendType of a new reservation (default: the config's backend)."}),
     'dry-run': Flags.boolean({default: false, summary: 'Print what would be written; write nothing.'}),
@@ -26,7 +27,7 @@ export default class LeasesReserve extends BaseCommand<typeof LeasesReserve> {
   public async run(): Promise<ReserveResult> {
     const f = this.flags
     const result = await reserveLease(
-      await this.openStore(),
+      await this.openWriteStore(),
       {subnet: this.args.subnet, publicIP: f['public-ip'], backendType: f['backend-type'], dryRun: f['dry-run']},
       confirmer({yes: f.yes}),
     )

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, connectionFlags} from '../../base/base-command.js'
+import {BaseCommand, connectionFlags, etcdApiWriteFlag} from '../../base/base-command.js'
 import {parseDuration} from '../../core/duration.js'
 import {confirmer} from '../../prompts/confirm.js'
 import {renderUnreserve} from '../../render/mutations.js'
@@ -17,6 +17,7 @@ export default class LeasesUnreserve extends BaseCommand<typeof LeasesUnreserve>
   static override args = {subnet: Args.string({description: 'the subnet, e.g. 10.5.34.0/24', required: true})}
   static override flags = {
     ...connectionFlags,
+    ...etcdApiWriteFlag,
     ttl: Flags.string({summary: 'TTL of the new etcd lease.', default: '24h'}),
     'dry-run': Flags.boolean({default: false, summary: 'Print what would be written; write nothing.'}),
     yes: Flags.boolean({default: false, char: 'y', summary: 'Apply without asking.'}),
@@ -26,7 +27,7 @@ export default class LeasesUnreserve extends BaseCommand<typeof LeasesUnreserve>
     const f = this.flags
     const ttl = Math.round(parseDuration(f.ttl, '--ttl') / 1000)
     const result = await unreserveLease(
-      await this.openStore(),
+      await this.openWriteStore(),
       this.args.subnet,
       ttl,
       f['dry-run'],

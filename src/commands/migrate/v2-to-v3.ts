@@ -28,7 +28,7 @@ export default class MigrateV2ToV3 extends BaseCommand<typeof MigrateV2ToV3> {
 
   public async run(): Promise<MigrateResult> {
     const f = this.flags
-    const v3 = await this.openStore()
+    const v3 = await this.openMigrationV3()
     const v2 = await this.openV2Store()
     const result = await migrateV2ToV3(
       v3,

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand, connectionFlags} from '../../base/base-command.js'
+import {BaseCommand, connectionFlags, etcdApiWriteFlag} from '../../base/base-command.js'
 import {confirmer} from '../../prompts/confirm.js'
 import {renderExpandPlan, renderExpandResult} from '../../render/mutations.js'
 import {type ExpandResult, expandNetwork} from '../../services/expand.js'
@@ -15,6 +15,7 @@ export default class NetworkExpand extends BaseCommand<typeof NetworkExpand> {
   ]
   static override flags = {
     ...connectionFlags,
+    ...etcdApiWriteFlag,
     to: Flags.string({summary: 'The new, wider Network (IPv4 CIDR).', required: true}),
     'service-cidr': Flags.string({
       summary: 'A Kubernetes service range the new Network must not overlap (repeatable).',
@@ -30,7 +31,7 @@ export default class NetworkExpand extends BaseCommand<typeof NetworkExpand> {
   public async run(): Promise<ExpandResult> {
     const f = this.flags
     const result = await expandNetwork(
-      await this.openStore(),
+      await this.openWriteStore(),
       {
         to: f.to,
         serviceCidrs: f['service-cidr'],

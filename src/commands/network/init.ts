@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand, connectionFlags} from '../../base/base-command.js'
+import {BaseCommand, connectionFlags, etcdApiWriteFlag} from '../../base/base-command.js'
 import {renderInit} from '../../render/network.js'
 import {buildInitConfig, type InitResult, initNetwork} from '../../services/network.js'
 
@@ -14,6 +14,7 @@ export default class NetworkInit extends BaseCommand<typeof NetworkInit> {
   ]
   static override flags = {
     ...connectionFlags,
+    ...etcdApiWriteFlag,
     network: Flags.string({summary: 'The flannel Network (IPv4 CIDR).', required: true}),
     'subnet-len': Flags.integer({
       summary: 'Prefix length of each node subnet (default: 24, or prefix+2 for networks smaller than /22).',
@@ -55,7 +56,7 @@ export default class NetworkInit extends BaseCommand<typeof NetworkInit> {
     }
     // An invalid config is a usage error (exit 2) whether or not etcd is reachable: check it before connecting.
     buildInitConfig(options)
-    const store = await this.openStore()
+    const store = await this.openWriteStore()
     const result = await initNetwork(store, store.layout.config, options, f['dry-run'])
     this.log(renderInit(result, this.color))
     return result
