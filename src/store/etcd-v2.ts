@@ -69,6 +69,8 @@ function describeNow(kv: RawKV | null): string {
 
 /** Deletes in flight at once. */
 const DELETE_CONCURRENCY = 8
+/** The prefix of synthetic v2 lease IDs (`v2:<key>`, see core/v2-keyspace.ts). */
+const V2_LEASE_PREFIX = v2LeaseId('')
 
 const TLS_ERROR = /SSL|TLS|CERT|certificate|handshake|self.signed|unable to verify|wrong version number|EPROTO|alert/i
 
@@ -214,10 +216,20 @@ export class EtcdV2Store implements FlannelStore {
   async leaseTtls(ids: Iterable<string>): Promise<Map<string, number>> {
     const elapsed = Math.floor((Date.now() - this.ttlsReadAt) / 1000)
     const out = new Map<string, number>()
-    for (const id of ids) {
+    const unknown: string[] = []
+    for (const id of new Set(ids)) {
       const ttl = this.ttls.get(id)
-      if (ttl === undefined) continue
+      if (ttl === undefined) {
+        if (id.startsWith(V2_LEASE_PREFIX)) unknown.push(id)
+        continue
+      }
       out.set(id, ttl - elapsed > 0 ? ttl - elapsed : -1)
+    }
+    // IDs the last read did not see (a key written since): the ID names the key, so read it. A key that is gone or
+    // has no TTL any more means the lease no longer exists: -1, as a v3 TimeToLive of a revoked lease.
+    for (const id of unknown) {
+      const kv = await this.getKey(id.slice(V2_LEASE_PREFIX.length))
+      out.set(id, kv !== null && kv.lease === id ? this.lastKeyTtl : -1)
     }
     return out
   }

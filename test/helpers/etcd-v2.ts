@@ -80,9 +80,9 @@ export function flattenNodes(n: V2Node, out = new Map<string, V2Node>()): Map<st
 
 /**
  * Turns on etcd's v2 auth (separate from v3's): root/rootpw, flannel/flpw with a role that reads and writes the
- * flannel prefix, and the guest role stripped of its default full access.
+ * flannel prefix (`patterns`; by default one glob over it), and the guest role stripped of its default full access.
  */
-export async function enableV2Auth(etcd: EtcdServer): Promise<void> {
+export async function enableV2Auth(etcd: EtcdServer, patterns: string[] = ['/coreos.com/network*']): Promise<void> {
   const put = async (path: string, body?: unknown, auth?: string) => {
     const headers: Record<string, string> = {'content-type': 'application/json'}
     if (auth) headers.authorization = 'Basic ' + Buffer.from(auth).toString('base64')
@@ -97,7 +97,7 @@ export async function enableV2Auth(etcd: EtcdServer): Promise<void> {
   await put('/v2/auth/users/flannel', {user: 'flannel', password: 'flpw'})
   await put('/v2/auth/roles/flannel-rw', {
     role: 'flannel-rw',
-    permissions: {kv: {read: ['/coreos.com/network*'], write: ['/coreos.com/network*']}},
+    permissions: {kv: {read: patterns, write: patterns}},
   })
   await put('/v2/auth/users/flannel', {user: 'flannel', grant: ['flannel-rw']})
   await put('/v2/auth/enable')

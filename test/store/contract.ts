@@ -16,8 +16,18 @@ export interface ContractHarness {
   del: (key: string) => Promise<void>
 }
 
+/** What a store cannot do by design, and the contract does not ask of it. */
+export interface ContractLimits {
+  /** etcd's v2 store keeps no per-key version: every key reads as version '1'. */
+  readonly noVersions?: boolean
+}
+
 /** `open(prefix)` gives a store on an empty keyspace under `prefix`. */
-export function storeContract(name: string, open: (prefix: string) => Promise<ContractHarness>): void {
+export function storeContract(
+  name: string,
+  open: (prefix: string) => Promise<ContractHarness>,
+  limits: ContractLimits = {},
+): void {
   let n = 0
   const fresh = () => open(`/contract-${process.pid}-${++n}/network`)
   const conflict = (code: string) => (e: unknown) => {
@@ -101,7 +111,7 @@ export function storeContract(name: string, open: (prefix: string) => Promise<Co
       assert.equal(kv?.lease, '0')
       assert.equal(kv?.modRevision, b.revision)
       assert.equal(kv?.createRevision, a.revision)
-      assert.equal(kv?.version, '2')
+      assert.equal(kv?.version, limits.noVersions ? '1' : '2')
       const c = await store.putIfUnchanged(key, 'v3', b.revision, {ttlSeconds: 30})
       assert.notEqual(c.leaseId, '0')
       assert.equal((await store.getKey(key))?.lease, c.leaseId)
