@@ -29,6 +29,8 @@ import {
   type NeighEntry,
   routeMatches,
   type RouteEntry,
+  routesByDst,
+  cidrKey,
 } from './vxlan.js'
 
 export interface NodeObservation {
@@ -225,11 +227,25 @@ export function nodeChecks(obs: NodeObservation, ctx: ClusterContext, release: R
     }
     if (d) {
       const peers = desiredPeers(ctx.leases, own?.subnet ?? null, eff.vxlan.directRouting, obs.routes)
-      const wanted = new Set<string>()
+      const wanted = new Set<number>()
+      // Indexed once, so each peer costs a lookup, not a scan of the kernel's tables (65,535 peers: ms, not minutes).
+      const routesTo = routesByDst(obs.routes)
+      const haveNeigh = new Map<number, Array<string | null>>()
+      for (const n of obs.neighs) {
+        const l = haveNeigh.get(n.ip)
+        if (l) l.push(n.mac)
+        else haveNeigh.set(n.ip, [n.mac])
+      }
+      const haveFdb = new Map<string, Array<number | null>>()
+      for (const f of obs.fdb) {
+        const l = haveFdb.get(f.mac)
+        if (l) l.push(f.dst)
+        else haveFdb.set(f.mac, [f.dst])
+      }
       for (const p of peers) {
-        const s = formatCidr4(p.subnet)
-        wanted.add(s)
-        if (!obs.routes.some((r) => routeMatches(r, p, dev))) {
+        wanted.add(cidrKey(p.subnet))
+        if (!(routesTo.get(p.subnet.ip) ?? []).some((r) => routeMatches(r, p, dev))) {
+          const s = formatCidr4(p.subnet)
           out.push({
             id: 'route-missing',
             severity: 'error',
@@ -243,7 +259,8 @@ export function nodeChecks(obs: NodeObservation, ctx: ClusterContext, release: R
           })
         }
         if (p.direct) continue
-        if (!obs.neighs.some((n) => n.ip === p.subnet.ip && n.mac === p.mac)) {
+        if (!haveNeigh.get(p.subnet.ip)?.includes(p.mac)) {
+          const s = formatCidr4(p.subnet)
           out.push({
             id: 'neigh-missing',
             severity: 'error',
@@ -252,7 +269,8 @@ export function nodeChecks(obs: NodeObservation, ctx: ClusterContext, release: R
             hint: `ip neigh replace ${formatIPv4(p.subnet.ip)} lladdr ${p.mac} dev ${dev} nud permanent`,
           })
         }
-        if (!obs.fdb.some((f) => f.mac === p.mac && f.dst === p.publicIP)) {
+        if (!haveFdb.get(p.mac)?.includes(p.publicIP)) {
+          const s = formatCidr4(p.subnet)
           out.push({
             id: 'fdb-missing',
             severity: 'error',
@@ -263,8 +281,7 @@ export function nodeChecks(obs: NodeObservation, ctx: ClusterContext, release: R
         }
       }
       for (const r of obs.routes) {
-        if (r.dev !== dev || !r.dst || !containsCidr4(eff.ipv4.network, r.dst) || wanted.has(formatCidr4(r.dst)))
-          continue
+        if (r.dev !== dev || !r.dst || !containsCidr4(eff.ipv4.network, r.dst) || wanted.has(cidrKey(r.dst))) continue
         out.push({
           id: 'route-stale',
           severity: 'warning',

@@ -3,7 +3,7 @@
  * dataplane layer reads, and the entries that should exist for a set of leases. Shared by doctor and the agent.
  */
 
-import {type Cidr4, contains4, formatCidr4, formatIPv4} from './ipv4.js'
+import {type Cidr4, formatCidr4, formatIPv4, mask4} from './ipv4.js'
 import type {Lease} from './leases.js'
 
 export interface LinkState {
@@ -40,17 +40,44 @@ export function deviceName(vni: number): string {
 }
 
 /**
- * flannel's ip.DirectRouting: the route the kernel would use to reach `ip` has no gateway (a directly connected
- * subnet). Longest-prefix match over the main table.
+ * flannel's ip.DirectRouting: the route the kernel would use to reach an IP has no gateway (a directly connected
+ * subnet). Longest-prefix match over the main table; among routes of the same prefix length the first listed wins.
+ * Indexed once (one map per prefix length in use), so asking for every peer is linear, not peers x routes.
  */
-export function isDirectlyConnected(routes: readonly RouteEntry[], ip: number): boolean {
-  let best: RouteEntry | null = null
+export function directlyConnected(routes: readonly RouteEntry[]): (ip: number) => boolean {
+  const byPrefix = new Map<number, Map<number, RouteEntry>>()
   for (const r of routes) {
     const prefix = r.dst ? r.dst.prefix : 0
-    if (r.dst && !contains4(r.dst, ip)) continue
-    if (!best || prefix > (best.dst ? best.dst.prefix : 0)) best = r
+    const key = r.dst ? (r.dst.ip & mask4(prefix)) >>> 0 : 0
+    let m = byPrefix.get(prefix)
+    if (!m) byPrefix.set(prefix, (m = new Map()))
+    if (!m.has(key)) m.set(key, r)
   }
-  return best !== null && best.gateway === null && best.dst !== null
+  const prefixes = [...byPrefix.keys()].sort((a, b) => b - a)
+  return (ip) => {
+    for (const prefix of prefixes) {
+      const best = byPrefix.get(prefix)!.get((ip & mask4(prefix)) >>> 0)
+      if (best) return best.gateway === null && best.dst !== null
+    }
+    return false
+  }
+}
+
+/** Routes by destination address (dst.ip; the prefix is compared by the caller): a lookup per peer, not a scan. */
+export function routesByDst(routes: readonly RouteEntry[]): Map<number, RouteEntry[]> {
+  const routesTo = new Map<number, RouteEntry[]>()
+  for (const r of routes) {
+    if (!r.dst) continue
+    const list = routesTo.get(r.dst.ip)
+    if (list) list.push(r)
+    else routesTo.set(r.dst.ip, [r])
+  }
+  return routesTo
+}
+
+/** A number naming a CIDR (ip and prefix), for sets of subnets without building strings. */
+export function cidrKey(c: Cidr4): number {
+  return c.ip * 64 + c.prefix
 }
 
 export interface PeerEntries {
@@ -73,6 +100,7 @@ export function desiredPeers(
   routes: readonly RouteEntry[],
 ): PeerEntries[] {
   const out: PeerEntries[] = []
+  const direct = directRouting ? directlyConnected(routes) : () => false
   for (const l of leases) {
     if (l.attrs.backendType !== 'vxlan' || l.vxlan === null) continue
     if (own && l.subnet.ip === own.ip && l.subnet.prefix === own.prefix) continue
@@ -81,7 +109,7 @@ export function desiredPeers(
       subnet: l.subnet,
       publicIP: l.attrs.publicIP,
       mac: l.vxlan.vtepMAC,
-      direct: directRouting && isDirectlyConnected(routes, l.attrs.publicIP),
+      direct: direct(l.attrs.publicIP),
     })
   }
   return out
