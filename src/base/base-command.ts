@@ -1,80 +1,16 @@
 /**
  * The base of every flannelctl command: `--json`, the documented exit codes, one-line errors (a JSON envelope under
- * --json), and lazily opened etcd connections closed in finally().
+ * --json), and closing what the command opened in finally(). Flag bundles are in flags.ts; where the data comes from
+ * is store/source.ts.
  */
 
 import {format, stripVTControlCharacters} from 'node:util'
 
-import {Command, Flags, type Interfaces} from '@oclif/core'
+import {Command, type Interfaces} from '@oclif/core'
 
-import {ExitCode, FlannelctlError, UsageError} from '../core/errors.js'
+import {ExitCode, FlannelctlError} from '../core/errors.js'
 import {writeJson, writeOut} from '../render/output.js'
 import {colorEnabled, theme} from '../render/theme.js'
-import type {EtcdStore} from '../store/etcd-store.js'
-import type {EtcdV2Store} from '../store/etcd-v2.js'
-import type {EtcdApi} from '../store/keyspaces.js'
-import type {FlannelStore, NetworkReader} from '../store/port.js'
-import {etcdReader, snapshotReader, v2Reader} from '../store/reader.js'
-import {type ConnectionFlags, resolveConnection, resolveSetting} from './connection.js'
-
-/** The etcd connection flags, shared by every command that talks to etcd. */
-export const connectionFlags = {
-  endpoints: Flags.string({
-    summary: 'Comma-separated etcd endpoints [default: http://127.0.0.1:2379].',
-    description: 'Env: FLANNELCTL_ENDPOINTS, ETCDCTL_ENDPOINTS, FLANNELD_ETCD_ENDPOINTS.',
-    helpGroup: 'ETCD',
-  }),
-  'etcd-prefix': Flags.string({
-    summary: 'Key prefix of the flannel network [default: /coreos.com/network].',
-    description: 'Env: FLANNELCTL_ETCD_PREFIX, FLANNELD_ETCD_PREFIX.',
-    helpGroup: 'ETCD',
-  }),
-  cacert: Flags.string({
-    summary: 'CA bundle to verify etcd servers (env ETCDCTL_CACERT, FLANNELD_ETCD_CAFILE).',
-    helpGroup: 'ETCD',
-  }),
-  cert: Flags.string({
-    summary: 'Client certificate for etcd (env ETCDCTL_CERT, FLANNELD_ETCD_CERTFILE).',
-    helpGroup: 'ETCD',
-  }),
-  key: Flags.string({summary: 'Client key for etcd (env ETCDCTL_KEY, FLANNELD_ETCD_KEYFILE).', helpGroup: 'ETCD'}),
-  user: Flags.string({
-    summary: 'etcd user, as name or name:password (env ETCDCTL_USER, FLANNELD_ETCD_USERNAME).',
-    helpGroup: 'ETCD',
-  }),
-  password: Flags.string({summary: 'etcd password (env ETCDCTL_PASSWORD, FLANNELD_ETCD_PASSWORD).', helpGroup: 'ETCD'}),
-  'dial-timeout': Flags.string({summary: 'Time to wait for etcd to answer [default: 5s].', helpGroup: 'ETCD'}),
-  'command-timeout': Flags.string({summary: 'Time allowed for each etcd request [default: 30s].', helpGroup: 'ETCD'}),
-}
-
-/** `--snapshot FILE` for read commands. */
-export const snapshotFlag = {
-  snapshot: Flags.string({
-    summary: 'Read from an `etcdctl get --prefix /coreos.com/network -w json` dump instead of etcd.',
-    helpGroup: 'ETCD',
-  }),
-}
-
-/** `--etcd-api v2|v3|auto` for read commands: which etcd keyspace to read (see store/keyspaces.ts). */
-export const etcdApiFlag = {
-  'etcd-api': Flags.string({
-    summary: 'etcd keyspace to read: v3, v2 (flannel <= 0.17, over the HTTP API) or auto [default: auto].',
-    description: 'auto reads v3 and falls back to v2 (with a note on stderr) when only the v2 keyspace holds a config.',
-    options: ['auto', 'v3', 'v2'],
-    helpGroup: 'ETCD',
-  }),
-}
-
-/** `--etcd-api v2|v3|auto` for mutations: which etcd keyspace to write (see store/keyspaces.ts). */
-export const etcdApiWriteFlag = {
-  'etcd-api': Flags.string({
-    summary: 'etcd keyspace to write: v3, v2 (flannel <= 0.17, over the HTTP API) or auto [default: auto].',
-    description:
-      'auto writes only the keyspace flanneld reads: the one holding the config (v3 when neither does). When both hold a config it refuses (exit 2) naming both.',
-    options: ['auto', 'v3', 'v2'],
-    helpGroup: 'ETCD',
-  }),
-}
 
 /**
  * The one-line form of an error message. oclif's parse errors put the actual reason on the lines after a
@@ -98,11 +34,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   protected flags!: BaseFlags<T>
   protected args!: BaseArgs<T>
-  private readers: NetworkReader[] = []
+  /** The positional arguments as parsed (all of them, for commands with `strict = false`). */
+  protected argvParsed: string[] = []
+  private resources: Array<{close(): void}> = []
 
   public override async init(): Promise<void> {
     await super.init()
-    const {args, flags} = await this.parse({
+    const {args, argv, flags} = await this.parse({
       flags: this.ctor.flags,
       baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
       enableJsonFlag: this.ctor.enableJsonFlag,
@@ -111,6 +49,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     })
     this.flags = flags as BaseFlags<T>
     this.args = args as BaseArgs<T>
+    this.argvParsed = argv.map(String)
   }
 
   /** A chalk instance that colours only on a TTY and never with NO_COLOR. */
@@ -118,79 +57,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return theme(!this.jsonEnabled() && colorEnabled(process.stdout))
   }
 
-  protected get prefix(): string {
-    return resolveSetting(this.flags as ConnectionFlags, process.env, 'etcd-prefix')!
-  }
-
-  /** Opens a live etcd connection (exit 69 when it does not answer within --dial-timeout). */
-  protected async openStore(): Promise<EtcdStore> {
-    const options = resolveConnection(this.flags as ConnectionFlags, process.env)
-    // Loaded on demand: the etcd client (gRPC) costs ~200 ms of start-up that offline commands never pay.
-    const {EtcdStore} = await import('../store/etcd-store.js')
-    // Not probed yet: the first etcd call proves etcd answers, so input checked before it still exits 2.
-    const store = EtcdStore.create(options)
-    this.readers.push(etcdReader(store))
-    return store
-  }
-
-  /** The data source of a read command: `--snapshot FILE`, or a live etcd's v3 or v2 keyspace (--etcd-api). */
-  protected async openReader(): Promise<NetworkReader> {
-    const file = (this.flags as {snapshot?: string}).snapshot
-    const api = (this.flags as {'etcd-api'?: EtcdApi})['etcd-api']
-    if (file !== undefined) {
-      if (api === 'v2')
-        throw new UsageError(
-          '--snapshot is a dump of the v3 keyspace (etcdctl get -w json); it cannot be read with --etcd-api v2',
-          'INVALID_FLAGS',
-        )
-      const r = snapshotReader(file, this.prefix)
-      this.readers.push(r)
-      return r
-    }
-    if ('etcd-api' in (this.ctor.flags ?? {})) {
-      const {openKeyspaceReader} = await import('../store/keyspaces.js')
-      const r = await openKeyspaceReader(
-        api ?? 'auto',
-        resolveConnection(this.flags as ConnectionFlags, process.env),
-        (m) => this.note(m),
-      )
-      this.readers.push(r)
-      return r
-    }
-    await this.openStore()
-    return this.readers.at(-1)!
-  }
-
-  /**
-   * The store a mutation writes: the keyspace of --etcd-api (auto: the one flanneld reads), chosen on its first etcd
-   * call so that input checked before it still exits 2 when etcd is down.
-   */
-  protected async openWriteStore(): Promise<FlannelStore> {
-    const api = (this.flags as {'etcd-api'?: EtcdApi})['etcd-api'] ?? 'auto'
-    const {openKeyspaceStore} = await import('../store/keyspaces.js')
-    const store = openKeyspaceStore(api, resolveConnection(this.flags as ConnectionFlags, process.env), (m) =>
-      this.note(m),
-    )
-    this.readers.push(store)
-    return store
-  }
-
-  /** The v3 store for migrate: without --user when v3 auth is off and --user is meant for v2 (a note says so). */
-  protected async openMigrationV3(): Promise<EtcdStore> {
-    const {openV3AuthAware} = await import('../store/keyspaces.js')
-    const store = await openV3AuthAware(resolveConnection(this.flags as ConnectionFlags, process.env), (m) =>
-      this.note(m),
-    )
-    this.readers.push(store)
-    return store
-  }
-
-  /** Opens etcd's v2 keys API on the same endpoints (exit 69 when it does not answer or does not serve v2). */
-  protected async openV2Store(): Promise<EtcdV2Store> {
-    const {EtcdV2Store} = await import('../store/etcd-v2.js')
-    const store = await EtcdV2Store.open(resolveConnection(this.flags as ConnectionFlags, process.env))
-    this.readers.push(v2Reader(store))
-    return store
+  /** Closes `resource` (a store, a reader) when the command ends, whatever the outcome. */
+  protected own<R extends {close(): void}>(resource: R): R {
+    this.resources.push(resource)
+    return resource
   }
 
   /**
@@ -246,8 +116,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected override async finally(err: Error | undefined): Promise<unknown> {
-    for (const r of this.readers) r.close()
-    this.readers = []
+    for (const r of this.resources.splice(0)) r.close()
     return super.finally(err)
   }
 }

@@ -6,6 +6,7 @@
 import {parseDuration} from '../core/duration.js'
 import {UsageError} from '../core/errors.js'
 import type {ConnectionOptions} from '../store/etcd-store.js'
+import type {EtcdApi, SourceOptions} from '../store/source.js'
 
 export interface ConnectionFlags {
   endpoints?: string
@@ -67,6 +68,14 @@ export function resolveConnection(flags: ConnectionFlags, env: Record<string, st
       )
     }
   }
+  const cert = get('cert')
+  const key = get('key')
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new UsageError(
+      `--cert and --key must be given together (got only ${cert === undefined ? `--key ${key}` : `--cert ${cert}`})`,
+      'INVALID_TLS_FLAGS',
+    )
+  }
   let user = get('user')
   let password = get('password')
   if (user !== undefined && user.includes(':') && password === undefined) {
@@ -77,11 +86,31 @@ export function resolveConnection(flags: ConnectionFlags, env: Record<string, st
     endpoints: endpoints.map((e) => e.replace(/\/$/, '')),
     prefix: get('etcd-prefix')!,
     cacert: get('cacert'),
-    cert: get('cert'),
-    key: get('key'),
+    cert,
+    key,
     user,
     password,
     dialTimeoutMs: parseDuration(get('dial-timeout')!, '--dial-timeout'),
     commandTimeoutMs: parseDuration(get('command-timeout')!, '--command-timeout'),
+  }
+}
+
+export interface SourceFlags extends ConnectionFlags {
+  snapshot?: string
+  'etcd-api'?: EtcdApi
+}
+
+/** What store/source.ts's openSource needs from a read command's flags; the connection is resolved only if used. */
+export function sourceOptions(
+  flags: SourceFlags,
+  env: Record<string, string | undefined>,
+  note: (message: string) => void,
+): SourceOptions {
+  return {
+    snapshot: flags.snapshot,
+    api: flags['etcd-api'],
+    prefix: resolveSetting(flags, env, 'etcd-prefix')!,
+    connection: () => resolveConnection(flags, env),
+    note,
   }
 }

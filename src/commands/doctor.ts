@@ -1,6 +1,9 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand, connectionFlags, etcdApiFlag, snapshotFlag} from '../base/base-command.js'
+import {BaseCommand} from '../base/base-command.js'
+import {sourceOptions} from '../base/connection.js'
+import {connectionFlags, etcdApiFlag, snapshotFlag} from '../base/flags.js'
+import {openSource} from '../store/source.js'
 import {parseDuration} from '../core/duration.js'
 import {ExitCode} from '../core/errors.js'
 import {renderDoctor} from '../render/doctor.js'
@@ -32,11 +35,11 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
       default: false,
       summary: 'Also check this node: subnet.env, flannel.<VNI>, routes, neighbours, FDB, ip_forward.',
     }),
-    'fail-on': Flags.string({
+    'fail-on': Flags.option({
       summary: 'Lowest severity that makes the exit code 5.',
-      options: ['error', 'warning', 'info'],
-      default: 'error',
-    }),
+      options: ['error', 'warning', 'info'] as const,
+      default: 'error' as const,
+    })(),
     only: Flags.string({summary: 'Run only these check IDs (comma-separated).'}),
     skip: Flags.string({summary: 'Skip these check IDs (comma-separated).'}),
     'renew-margin': Flags.string({
@@ -57,8 +60,8 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
   public async run(): Promise<DoctorResult> {
     const f = this.flags
     checkDoctorOptions({flanneldVersion: f['flanneld-version']})
-    const result = await runDoctor(await this.openReader(), {
-      failOn: f['fail-on'] as 'error' | 'warning' | 'info',
+    const result = await runDoctor(this.own(openSource(sourceOptions(f, process.env, (m) => this.note(m)))), {
+      failOn: f['fail-on'],
       only: list(f.only),
       skip: list(f.skip),
       renewMarginSeconds: parseDuration(f['renew-margin'], '--renew-margin') / 1000,

@@ -1,8 +1,11 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand, connectionFlags, etcdApiFlag, snapshotFlag} from '../base/base-command.js'
+import {BaseCommand} from '../base/base-command.js'
+import {sourceOptions} from '../base/connection.js'
+import {connectionFlags, etcdApiFlag, snapshotFlag} from '../base/flags.js'
+import {openSource} from '../store/source.js'
 import {writeOut} from '../render/output.js'
-import {checkSubnetEnvOptions, type SubnetEnvResult, subnetEnv} from '../services/subnet-env.js'
+import {type SubnetEnvResult, subnetEnv} from '../services/subnet-env.js'
 
 export default class SubnetEnv extends BaseCommand<typeof SubnetEnv> {
   static override summary = 'Render /run/flannel/subnet.env for a lease, byte for byte as flanneld writes it.'
@@ -52,9 +55,8 @@ export default class SubnetEnv extends BaseCommand<typeof SubnetEnv> {
       write: f.write,
       flanneldVersion: f['flanneld-version'],
     }
-    // Usage errors first: exit 2 whether or not etcd is reachable.
-    checkSubnetEnvOptions(options)
-    const result = await subnetEnv(await this.openReader(), options)
+    // The source connects on its first read, after subnetEnv has checked the options (exit 2 with etcd down too).
+    const result = await subnetEnv(this.own(openSource(sourceOptions(f, process.env, (m) => this.note(m)))), options)
     if (result.alsoMatched.length > 0) {
       this.note(
         `warning: ${result.alsoMatched.length + 1} leases match; using ${result.key} (first in key order, as flanneld does). Others: ${result.alsoMatched.join(', ')}`,

@@ -58,6 +58,10 @@ export function renderValidate(r: ValidateResult, c: ChalkInstance): string {
 }
 
 export function renderInit(r: InitResult, c: ChalkInstance): string {
-  const head = r.applied ? c.green(`created ${r.key} at revision ${r.revision}`) : `dry run: would create ${r.key} with`
+  const head = r.applied
+    ? c.green(`created ${r.key} at revision ${r.revision}`)
+    : r.dryRun
+      ? `dry run: would create ${r.key} with`
+      : `not applied: nothing written to ${r.key}; the config would have been`
   return [head, r.raw, ...renderEffective(r.effective, c)].join('\n')
 }

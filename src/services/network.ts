@@ -15,6 +15,7 @@ import {formatCidr4, formatIPv4} from '../core/ipv4.js'
 import {formatCidr6, formatIP6Flannel} from '../core/ipv6.js'
 import {type Capacity, capacity, decodeLeases, type RawKV} from '../core/leases.js'
 import {configExists} from '../store/conflicts.js'
+import type {Confirm} from '../prompts/confirm.js'
 import type {FlannelStore, NetworkReader} from '../store/port.js'
 
 export interface EffectiveJson {
@@ -218,17 +219,17 @@ export interface InitResult {
 /** Creates the config key only if it is absent (exit 3 and the existing config otherwise). */
 export async function initNetwork(
   store: FlannelStore,
-  key: string,
   o: InitOptions,
-  dryRun: boolean,
+  hooks: {dryRun: boolean; confirm: Confirm},
 ): Promise<InitResult> {
+  const key = store.layout.config
   const {text, effective} = buildInitConfig(o)
   const base = {key, config: JSON.parse(text) as unknown, raw: text, effective: effectiveToJson(effective)}
-  if (dryRun) {
-    const existing = await store.getKey(key)
-    if (existing) throw configExists(key, existing, store.api)
-    return {applied: false, dryRun: true, revision: null, ...base, keyspace: store.api}
-  }
+  const existing = await store.getKey(key)
+  if (existing) throw configExists(key, existing, store.api)
+  if (hooks.dryRun) return {applied: false, dryRun: true, revision: null, ...base, keyspace: store.api}
+  if (!(await hooks.confirm(`Create the network config ${key}?`)))
+    return {applied: false, dryRun: false, revision: null, ...base, keyspace: store.api}
   try {
     const {revision} = await store.createIfAbsent(key, text)
     return {applied: true, dryRun: false, revision, ...base, keyspace: store.api}

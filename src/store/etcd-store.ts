@@ -16,7 +16,7 @@ import {
   type IOptions,
 } from 'etcd3'
 
-import {FlannelctlError, UnavailableError, UsageError} from '../core/errors.js'
+import {FlannelctlError, UnavailableError} from '../core/errors.js'
 import {type KeyLayout, keyLayout} from '../core/keys.js'
 import {classifyKeys, type NetworkSnapshot, type RawKV} from '../core/leases.js'
 import {alreadyExists, casLost} from './conflicts.js'
@@ -66,9 +66,6 @@ export class EtcdStore implements FlannelStore {
     if (!tls && (opts.cacert || opts.cert || opts.key)) {
       // etcdctl would also talk plain http here; say why the certificates are not used.
       process.emitWarning?.('--cacert/--cert/--key are ignored for http:// endpoints; use https:// endpoints for TLS')
-    }
-    if ((opts.cert && !opts.key) || (!opts.cert && opts.key)) {
-      throw new UsageError('--cert and --key must be given together', 'INVALID_TLS_FLAGS')
     }
     const options: IOptions = {
       hosts: [...this.endpoints],

@@ -22,7 +22,7 @@
 import http from 'node:http'
 import https from 'node:https'
 
-import {ConflictError, FlannelctlError, UnavailableError, UsageError} from '../core/errors.js'
+import {ConflictError, FlannelctlError, UnavailableError} from '../core/errors.js'
 import {type KeyLayout, keyLayout} from '../core/keys.js'
 import {classifyKeys, type NetworkSnapshot, type RawKV} from '../core/leases.js'
 import {
@@ -90,9 +90,6 @@ export class EtcdV2Store implements FlannelStore {
   private constructor(private readonly opts: ConnectionOptions) {
     this.layout = keyLayout(opts.prefix)
     this.endpoints = opts.endpoints.map(normaliseEndpoint)
-    if ((opts.cert && !opts.key) || (!opts.cert && opts.key)) {
-      throw new UsageError('--cert and --key must be given together', 'INVALID_TLS_FLAGS')
-    }
     this.httpAgent = new http.Agent({keepAlive: true, maxSockets: 8})
     const tls = this.endpoints.some((e) => e.startsWith('https://'))
     this.httpsAgent = tls

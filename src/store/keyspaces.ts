@@ -21,12 +21,10 @@ import type {ConnectionOptions, EtcdStore} from './etcd-store.js'
 import {EtcdV2Store} from './etcd-v2.js'
 import type {FlannelStore, NetworkReader} from './port.js'
 import {etcdReader, v2Reader} from './reader.js'
-
-export const ETCD_APIS = ['auto', 'v3', 'v2'] as const
-export type EtcdApi = (typeof ETCD_APIS)[number]
+import type {EtcdApi} from './source.js'
 
 async function openV3(opts: ConnectionOptions): Promise<EtcdStore> {
-  // Loaded on demand, as in BaseCommand.openStore: the gRPC client costs ~200 ms of start-up.
+  // Loaded on demand (see source.ts): the gRPC client costs ~200 ms of start-up.
   const {EtcdStore} = await import('./etcd-store.js')
   return EtcdStore.open(opts)
 }

@@ -335,7 +335,30 @@ describe('network validate', {concurrency: true}, () => {
 
 describe('network init', {concurrency: true}, () => {
   const init = (prefix: string, ...args: string[]) =>
-    runCli(['network', 'init', ...ep, '--etcd-prefix', prefix, ...args])
+    runCli(['network', 'init', ...ep, '--etcd-prefix', prefix, '--yes', ...args])
+
+  test('without --yes and without a terminal init refuses as every mutation does: exit 2 naming --yes, nothing written', async () => {
+    for (const flag of [[], ['-y']]) {
+      const r = await runCli([
+        'network',
+        'init',
+        ...ep,
+        '--etcd-prefix',
+        '/init/noyes',
+        '--network',
+        '10.7.0.0/16',
+        ...flag,
+      ])
+      if (flag.length === 0) {
+        assert.equal(r.code, 2, show(r))
+        assert.match(r.stderr, /confirmation needed.*pass --yes/)
+        assert.equal(await getKey(etcd, '/init/noyes/config'), null)
+      } else {
+        assert.equal(r.code, 0, show(r))
+        assert.ok(await getKey(etcd, '/init/noyes/config'))
+      }
+    }
+  })
 
   test('creates the key with SubnetLen explicit, byte for byte', async () => {
     const r = await init('/init/a', '--network', '10.8.0.0/16')

@@ -18,6 +18,16 @@ describe('usage errors come before connecting', () => {
     [['network', 'expand', '--to', 'garbage'], /invalid --to "garbage"/],
     [['network', 'expand', '--to', '10.0.0.0/8', '--service-cidr', 'nope'], /invalid --service-cidr "nope"/],
     [['network', 'init', '--network', '10.0.0.0/29'], /network is too small/],
+    // Read commands: their source connects on its first read, after the service has checked its input.
+    [['leases', 'ls', '--public-ip', '1.2.3'], /invalid --public-ip "1\.2\.3"/],
+    [['leases', 'ls', '--subnet', 'nope', '--etcd-api', 'v2'], /invalid --subnet "nope"/],
+    [['subnet-env'], /give exactly one of --public-ip or --subnet/],
+    [['subnet-env', '--subnet', '10.5.0.0/33'], /invalid --subnet/],
+    [['doctor', '--flanneld-version', 'banana'], /invalid --flanneld-version "banana"/],
+    [['network', 'show', '--snapshot', 'x.json', '--etcd-api', 'v2'], /cannot be read with --etcd-api v2/],
+    // Connection flags are checked before any I/O too.
+    [['network', 'show', '--cert', 'c.pem'], /--cert and --key must be given together \(got only --cert c\.pem\)/],
+    [['leases', 'reserve', '10.5.1.0/24', '--key', 'k.pem'], /--cert and --key must be given together/],
   ]
   for (const [args, message] of cases) {
     test(args.join(' '), async () => {

@@ -1,8 +1,11 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand, connectionFlags, etcdApiFlag, snapshotFlag} from '../../base/base-command.js'
+import {BaseCommand} from '../../base/base-command.js'
+import {sourceOptions} from '../../base/connection.js'
+import {connectionFlags, etcdApiFlag, snapshotFlag} from '../../base/flags.js'
+import {openSource} from '../../store/source.js'
 import {renderLeases, renderMalformed} from '../../render/leases.js'
-import {leaseFilter, type LeasesResult, listLeases} from '../../services/leases.js'
+import {type LeasesResult, listLeases} from '../../services/leases.js'
 
 export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
   static override summary = 'List subnet leases, decoded, with their remaining TTL.'
@@ -20,12 +23,12 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
     ...etcdApiFlag,
     'public-ip': Flags.string({summary: 'Only leases with this PublicIP.'}),
     subnet: Flags.string({summary: 'Only leases overlapping this CIDR.'}),
-    output: Flags.string({
+    output: Flags.option({
       char: 'o',
       summary: 'Output format for humans.',
-      options: ['table', 'wide'],
-      default: 'table',
-    }),
+      options: ['table', 'wide'] as const,
+      default: 'table' as const,
+    })(),
     ttl: Flags.boolean({
       summary: 'Look up remaining TTLs (one TimeToLive per distinct lease).',
       default: true,
@@ -42,8 +45,7 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
       shown = true
       process.stderr.write(`\rreading TTLs: ${done}/${total}`)
     }
-    leaseFilter({publicIP: f['public-ip'], subnet: f.subnet}) // usage errors first: exit 2 whether or not etcd is reachable
-    const result = await listLeases(await this.openReader(), {
+    const result = await listLeases(this.own(openSource(sourceOptions(f, process.env, (m) => this.note(m)))), {
       withTtl: f.ttl,
       publicIP: f['public-ip'],
       subnet: f.subnet,

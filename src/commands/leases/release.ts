@@ -1,6 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, connectionFlags, etcdApiWriteFlag} from '../../base/base-command.js'
+import {BaseCommand} from '../../base/base-command.js'
+import {resolveConnection} from '../../base/connection.js'
+import {connectionFlags, etcdApiWriteFlag, mutationFlags} from '../../base/flags.js'
+import {openWriteStore} from '../../store/source.js'
 import {parseDuration} from '../../core/duration.js'
 import {confirmer} from '../../prompts/confirm.js'
 import {renderReleasePlan, renderReleaseResult} from '../../render/mutations.js'
@@ -26,17 +29,15 @@ export default class LeasesRelease extends BaseCommand<typeof LeasesRelease> {
       default: '60m',
     }),
     force: Flags.boolean({default: false, summary: 'Also release reservations.'}),
-    'dry-run': Flags.boolean({default: false, summary: 'List what would be deleted; delete nothing.'}),
-    yes: Flags.boolean({default: false, char: 'y', summary: 'Delete without asking.'}),
+    ...mutationFlags,
   }
 
   public async run(): Promise<ReleaseResult> {
     const f = this.flags
-    const {argv} = await this.parse(LeasesRelease)
     const result = await releaseLeases(
-      await this.openWriteStore(),
+      this.own(await openWriteStore(f['etcd-api'], resolveConnection(f, process.env), (m) => this.note(m))),
       {
-        subnets: argv as string[],
+        subnets: this.argvParsed,
         stale: f.stale,
         renewMarginSeconds: parseDuration(f['renew-margin'], '--renew-margin') / 1000,
         force: f.force,

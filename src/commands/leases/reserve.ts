@@ -1,6 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, connectionFlags, etcdApiWriteFlag} from '../../base/base-command.js'
+import {BaseCommand} from '../../base/base-command.js'
+import {resolveConnection} from '../../base/connection.js'
+import {connectionFlags, etcdApiWriteFlag, mutationFlags} from '../../base/flags.js'
+import {openWriteStore} from '../../store/source.js'
 import {confirmer} from '../../prompts/confirm.js'
 import {renderReserve} from '../../render/mutations.js'
 import {type ReserveResult, reserveLease} from '../../services/lease-mutations.js'
@@ -20,14 +23,13 @@ export default class LeasesReserve extends BaseCommand<typeof LeasesReserve> {
     ...etcdApiWriteFlag,
     'public-ip': Flags.string({summary: "The node's PublicIP: selects its lease, or owns a new reservation."}),
     'backend-type': Flags.string({summary: "BackendType of a new reservation (default: the config's backend)."}),
-    'dry-run': Flags.boolean({default: false, summary: 'Print what would be written; write nothing.'}),
-    yes: Flags.boolean({default: false, char: 'y', summary: 'Apply without asking.'}),
+    ...mutationFlags,
   }
 
   public async run(): Promise<ReserveResult> {
     const f = this.flags
     const result = await reserveLease(
-      await this.openWriteStore(),
+      this.own(await openWriteStore(f['etcd-api'], resolveConnection(f, process.env), (m) => this.note(m))),
       {subnet: this.args.subnet, publicIP: f['public-ip'], backendType: f['backend-type'], dryRun: f['dry-run']},
       confirmer({yes: f.yes}),
     )

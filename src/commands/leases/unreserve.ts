@@ -1,6 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, connectionFlags, etcdApiWriteFlag} from '../../base/base-command.js'
+import {BaseCommand} from '../../base/base-command.js'
+import {resolveConnection} from '../../base/connection.js'
+import {connectionFlags, etcdApiWriteFlag, mutationFlags} from '../../base/flags.js'
+import {openWriteStore} from '../../store/source.js'
 import {parseDuration} from '../../core/duration.js'
 import {confirmer} from '../../prompts/confirm.js'
 import {renderUnreserve} from '../../render/mutations.js'
@@ -19,15 +22,14 @@ export default class LeasesUnreserve extends BaseCommand<typeof LeasesUnreserve>
     ...connectionFlags,
     ...etcdApiWriteFlag,
     ttl: Flags.string({summary: 'TTL of the new etcd lease.', default: '24h'}),
-    'dry-run': Flags.boolean({default: false, summary: 'Print what would be written; write nothing.'}),
-    yes: Flags.boolean({default: false, char: 'y', summary: 'Apply without asking.'}),
+    ...mutationFlags,
   }
 
   public async run(): Promise<UnreserveResult> {
     const f = this.flags
     const ttl = Math.round(parseDuration(f.ttl, '--ttl') / 1000)
     const result = await unreserveLease(
-      await this.openWriteStore(),
+      this.own(await openWriteStore(f['etcd-api'], resolveConnection(f, process.env), (m) => this.note(m))),
       this.args.subnet,
       ttl,
       f['dry-run'],

@@ -1,6 +1,9 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand, connectionFlags} from '../../base/base-command.js'
+import {BaseCommand} from '../../base/base-command.js'
+import {resolveConnection} from '../../base/connection.js'
+import {connectionFlags, mutationFlags} from '../../base/flags.js'
+import {openMigrationV3, openV2Store} from '../../store/source.js'
 import {ExitCode} from '../../core/errors.js'
 import {confirmer} from '../../prompts/confirm.js'
 import {renderMigratePlan, renderMigrateResult} from '../../render/migrate.js'
@@ -22,14 +25,14 @@ export default class MigrateV2ToV3 extends BaseCommand<typeof MigrateV2ToV3> {
       default: false,
       summary: 'Copy the other keys even when some v3 keys hold a different value (those keep their v3 value).',
     }),
-    'dry-run': Flags.boolean({default: false, summary: 'Print the plan; write nothing.'}),
-    yes: Flags.boolean({default: false, char: 'y', summary: 'Apply without asking.'}),
+    ...mutationFlags,
   }
 
   public async run(): Promise<MigrateResult> {
     const f = this.flags
-    const v3 = await this.openMigrationV3()
-    const v2 = await this.openV2Store()
+    const connection = resolveConnection(f, process.env)
+    const v3 = this.own(await openMigrationV3(connection, (m) => this.note(m)))
+    const v2 = this.own(await openV2Store(connection))
     const result = await migrateV2ToV3(
       v3,
       v2,

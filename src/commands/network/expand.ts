@@ -1,6 +1,9 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand, connectionFlags, etcdApiWriteFlag} from '../../base/base-command.js'
+import {BaseCommand} from '../../base/base-command.js'
+import {resolveConnection} from '../../base/connection.js'
+import {connectionFlags, etcdApiWriteFlag, mutationFlags} from '../../base/flags.js'
+import {openWriteStore} from '../../store/source.js'
 import {confirmer} from '../../prompts/confirm.js'
 import {renderExpandPlan, renderExpandResult} from '../../render/mutations.js'
 import {type ExpandResult, expandNetwork} from '../../services/expand.js'
@@ -24,14 +27,13 @@ export default class NetworkExpand extends BaseCommand<typeof NetworkExpand> {
     }),
     'subnet-min': Flags.string({summary: 'Widen an explicit SubnetMin to this subnet.'}),
     'subnet-max': Flags.string({summary: 'Widen an explicit SubnetMax to this subnet.'}),
-    'dry-run': Flags.boolean({default: false, summary: 'Print the plan; write nothing.'}),
-    yes: Flags.boolean({default: false, char: 'y', summary: 'Apply without asking.'}),
+    ...mutationFlags,
   }
 
   public async run(): Promise<ExpandResult> {
     const f = this.flags
     const result = await expandNetwork(
-      await this.openWriteStore(),
+      this.own(await openWriteStore(f['etcd-api'], resolveConnection(f, process.env), (m) => this.note(m))),
       {
         to: f.to,
         serviceCidrs: f['service-cidr'],

@@ -1,8 +1,12 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand, connectionFlags, etcdApiWriteFlag} from '../../base/base-command.js'
+import {BaseCommand} from '../../base/base-command.js'
+import {resolveConnection} from '../../base/connection.js'
+import {connectionFlags, etcdApiWriteFlag, mutationFlags} from '../../base/flags.js'
+import {openWriteStore} from '../../store/source.js'
+import {confirmer} from '../../prompts/confirm.js'
 import {renderInit} from '../../render/network.js'
-import {buildInitConfig, type InitResult, initNetwork} from '../../services/network.js'
+import {type InitResult, initNetwork} from '../../services/network.js'
 
 export default class NetworkInit extends BaseCommand<typeof NetworkInit> {
   static override summary = 'Create the network config, only if none exists.'
@@ -23,11 +27,11 @@ export default class NetworkInit extends BaseCommand<typeof NetworkInit> {
     }),
     'subnet-min': Flags.string({summary: 'First subnet to hand out.'}),
     'subnet-max': Flags.string({summary: 'Last subnet to hand out.'}),
-    backend: Flags.string({
+    backend: Flags.option({
       summary: 'Backend type.',
-      options: ['vxlan', 'host-gw', 'udp', 'wireguard'],
-      default: 'vxlan',
-    }),
+      options: ['vxlan', 'host-gw', 'udp', 'wireguard'] as const,
+      default: 'vxlan' as const,
+    })(),
     vni: Flags.integer({summary: 'vxlan VNI (flannel default 1).', min: 0, max: 16_777_215}),
     port: Flags.integer({summary: 'vxlan UDP port (kernel default 8472).', min: 1, max: 65_535}),
     'direct-routing': Flags.boolean({
@@ -36,8 +40,7 @@ export default class NetworkInit extends BaseCommand<typeof NetworkInit> {
     }),
     mtu: Flags.integer({summary: 'Underlay MTU for the backend (default: the interface MTU).', min: 68, max: 65_535}),
     'ipv6-network': Flags.string({summary: 'Enable IPv6 with this IPv6Network.'}),
-    'dry-run': Flags.boolean({default: false, summary: 'Print the config that would be written; write nothing.'}),
-    yes: Flags.boolean({default: false, summary: 'Do not ask for confirmation (init never asks: it only creates).'}),
+    ...mutationFlags,
   }
 
   public async run(): Promise<InitResult> {
@@ -54,10 +57,9 @@ export default class NetworkInit extends BaseCommand<typeof NetworkInit> {
       mtu: f.mtu,
       ipv6Network: f['ipv6-network'],
     }
-    // An invalid config is a usage error (exit 2) whether or not etcd is reachable: check it before connecting.
-    buildInitConfig(options)
-    const store = await this.openWriteStore()
-    const result = await initNetwork(store, store.layout.config, options, f['dry-run'])
+    // initNetwork checks the config before the store's first call: an invalid one exits 2 with etcd down too.
+    const store = this.own(await openWriteStore(f['etcd-api'], resolveConnection(f, process.env), (m) => this.note(m)))
+    const result = await initNetwork(store, options, {dryRun: f['dry-run'], confirm: confirmer({yes: f.yes})})
     this.log(renderInit(result, this.color))
     return result
   }

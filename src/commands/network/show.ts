@@ -1,4 +1,7 @@
-import {BaseCommand, connectionFlags, etcdApiFlag, snapshotFlag} from '../../base/base-command.js'
+import {BaseCommand} from '../../base/base-command.js'
+import {sourceOptions} from '../../base/connection.js'
+import {connectionFlags, etcdApiFlag, snapshotFlag} from '../../base/flags.js'
+import {openSource} from '../../store/source.js'
 import {renderNetworkShow} from '../../render/network.js'
 import {type NetworkShowResult, showNetwork} from '../../services/network.js'
 
@@ -14,7 +17,8 @@ export default class NetworkShow extends BaseCommand<typeof NetworkShow> {
   static override flags = {...connectionFlags, ...snapshotFlag, ...etcdApiFlag}
 
   public async run(): Promise<NetworkShowResult> {
-    const result = await showNetwork(await this.openReader())
+    const f = this.flags
+    const result = await showNetwork(this.own(openSource(sourceOptions(f, process.env, (m) => this.note(m)))))
     this.log(renderNetworkShow(result, this.color))
     return result
   }
