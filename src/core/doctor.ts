@@ -36,6 +36,7 @@ import {
   type NetworkSnapshot,
 } from './leases.js'
 import {decodeVxlanData} from './lease-value.js'
+import {type Keyspace, ownerUndoesReservation} from './reservation.js'
 
 export type Severity = ConfigFinding['severity']
 
@@ -85,6 +86,8 @@ export interface ClusterCheckInput {
   /** Remaining TTL per lease ID; null for snapshots (TTL checks are skipped). */
   readonly ttls: ReadonlyMap<string, number> | null
   readonly renewMarginSeconds: number
+  /** The etcd keyspace read (what flanneld does with a reservation depends on it); unknown means v3. */
+  readonly api?: Keyspace
 }
 
 export interface ClusterContext {
@@ -97,6 +100,11 @@ export interface ClusterContext {
 }
 
 const VIRTUALBOX_NAT = (10 << 24) + (2 << 8) + 15 // 10.0.2.15
+
+/** A key flannelctl leases reserve --public-ip wrote for a node that has not joined: no lease and no BackendData. */
+function isPreReservation(l: Lease): boolean {
+  return l.reserved && l.attrs.backendData === null
+}
 
 function subnetOf(l: Lease): string {
   return formatCidr4(l.subnet)
@@ -329,6 +337,8 @@ function leaseChecks(input: ClusterCheckInput, ctx: ClusterContext): Finding[] {
       for (const l of ctx.leases) {
         if (l.attrs.backendType !== 'vxlan') continue
         if (l.vxlan === null) {
+          // A pre-reservation (no lease, no BackendData: no node has joined with it) is reported as a reservation.
+          if (isPreReservation(l)) continue
           const d = decodeVxlanData(l.attrs.backendData)
           out.push({
             id: 'backend-data-invalid',
@@ -364,14 +374,30 @@ function leaseChecks(input: ClusterCheckInput, ctx: ClusterContext): Finding[] {
       })
     }
   }
+  const undoes = ownerUndoesReservation(input.api ?? 'v3')
   for (const l of ctx.leases) {
     if (!l.reserved) continue
+    const ip = formatIPv4(l.attrs.publicIP)
+    if (isPreReservation(l)) {
+      out.push({
+        id: 'reservation',
+        severity: 'info',
+        subjects: [subnetOf(l)],
+        message: `${node(l)} is pre-reserved for ${ip}, which has not joined (no BackendData yet): flanneld there reuses it by PublicIP when it starts${undoes ? ' and binds it to a 24h lease' : ''}; the other nodes program nothing for it until then`,
+        hint: `start flanneld on ${ip}; to withdraw it: flannelctl leases release ${subnetOf(l)} --force`,
+      })
+      continue
+    }
     out.push({
       id: 'reservation',
-      severity: 'info',
+      severity: undoes ? 'warning' : 'info',
       subjects: [subnetOf(l)],
-      message: `${node(l)} is reserved (no etcd lease): it never expires while its node stays down`,
-      hint: 'flanneld >= 0.18 re-attaches a 24h lease when that node restarts; re-run flannelctl leases reserve afterwards',
+      message: undoes
+        ? `${node(l)} is reserved (no etcd lease), but its owner undoes that: flanneld ≥ v0.18 on ${ip} takes it back as an ordinary 24h lease when it starts (at once if it runs), so it is reserved only while that node is stopped (flannel-io/flannel#1329)`
+        : `${node(l)} is reserved (no TTL): flanneld ≤ v0.17 keeps it so, running or restarted`,
+      hint: undoes
+        ? `keep flanneld on ${ip} stopped for as long as the subnet must stay reserved; after it starts, the subnet is a 24h lease again`
+        : 'nothing to do; flannelctl leases unreserve turns it back into a lease',
     })
   }
   return out

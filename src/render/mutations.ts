@@ -85,7 +85,7 @@ export function renderReserve(r: ReserveResult, c: ChalkInstance): string {
       return `dry run: would ${r.previousModRevision === null ? 'create' : 'reserve'} ${r.key} = ${r.value} with no ${r.keyspace === 'v2' ? 'TTL' : 'etcd lease'}`
     case 'reserved':
       return c.green(
-        `reserved ${r.subnet} (${r.publicIP}): ${r.key} has no ${r.keyspace === 'v2' ? 'TTL' : 'etcd lease'} now (${r.keyspace === 'v2' ? 'modifiedIndex' : 'revision'} ${r.revision})`,
+        `reserved ${r.subnet} (${r.publicIP}): ${r.key} has no ${r.keyspace === 'v2' ? 'TTL' : 'etcd lease'} now (${r.keyspace === 'v2' ? 'modifiedIndex' : 'revision'} ${r.revision}${r.watchedMs === null ? '' : `; still reserved after ${r.watchedMs / 1000}s`})`,
       )
     case 'created':
       return c.green(`created reservation ${r.key} = ${r.value} (revision ${r.revision})`)

@@ -132,6 +132,7 @@ export async function runDoctor(reader: NetworkReader, o: DoctorOptions): Promis
     snapshot,
     ttls,
     renewMarginSeconds: o.renewMarginSeconds,
+    api: reader.api,
   })
   const keyspaces = await readKeyspaces(reader, snapshot)
   let all = keyspaces.v3

@@ -5,21 +5,19 @@ import {ConflictError, NotFoundError, UsageError} from '../core/errors.js'
 import {formatCidr4, formatIPv4, isCanonical4, overlaps4, parseCidr4, type Cidr4} from '../core/ipv4.js'
 import {decodeLeases, type Lease} from '../core/leases.js'
 import {encodeLeaseAttrs, parseGoIPv4} from '../core/lease-value.js'
+import {reservationAdvice, reservationNote, reservationOutcome} from '../core/reservation.js'
 import {makeSubnetKey, parseSubnetKey} from '../core/subnet-key.js'
 import type {Confirm} from '../prompts/confirm.js'
 import type {FlannelStore} from '../store/port.js'
 import {isoSeconds} from './leases.js'
 
-/** What flanneld does with a reservation (flannel-semantics §1.5), said with every reserve. */
-export const RESERVATION_NOTE =
-  'flanneld ≥ v0.18 re-attaches a 24h lease when the node owning this PublicIP restarts, so the reservation is lost then; `flannelctl doctor` reports reservations, re-run reserve after such a restart.'
-
 /** The same for etcd's v2 keyspace, read by flanneld ≤ v0.17 (tryAcquireLease keeps a TTL-less key TTL-less). */
-export const V2_RESERVATION_NOTE =
-  'flanneld ≤ v0.17 keeps this key without a TTL when its node restarts (it re-sets a reservation with no TTL). After migrate v2-to-v3 and the upgrade to flanneld ≥ v0.18, the first restart of that node re-attaches a 24h lease in v3: re-run reserve with --etcd-api v3 then.'
+const V2_RESERVATION_NOTE =
+  'After migrate v2-to-v3 and the upgrade to flanneld ≥ v0.18, the first restart of that node re-attaches a 24h lease in v3: re-run reserve with --etcd-api v3 then.'
 
-function reservationNote(store: FlannelStore): string {
-  return store.api === 'v2' ? V2_RESERVATION_NOTE : RESERVATION_NOTE
+/** What flanneld does with a reservation, said with every reserve (core/reservation.ts; v2 with the migration caveat). */
+function noteFor(store: FlannelStore): string {
+  return store.api === 'v2' ? `${reservationNote('v2')} ${V2_RESERVATION_NOTE}` : reservationNote('v3')
 }
 
 /** "etcd lease" in v3, "TTL" in v2: the words of prompts and messages. */
@@ -64,7 +62,14 @@ export interface ReserveOptions {
   publicIP?: string
   backendType?: string
   dryRun: boolean
+  /** After reserving an existing lease, watch the key this long (ms) for its owner undoing it; 0 does not watch. */
+  watchMs?: number
+  /** Waits between looks at the key (injected by tests). */
+  sleep?: (ms: number) => Promise<void>
 }
+
+/** How often the key is looked at while watching a fresh reservation. */
+const WATCH_POLL_MS = 100
 
 export interface ReserveResult {
   action: 'reserved' | 'created' | 'unchanged' | 'dry-run'
@@ -78,6 +83,43 @@ export interface ReserveResult {
   note: string
   /** The etcd keyspace written (or that would be). */
   keyspace: 'v2' | 'v3'
+  /** How long the key was watched after the write (ms), and that it was still reserved then; null when not watched. */
+  watchedMs: number | null
+}
+
+/**
+ * Watches a fresh reservation for `ms`: a running owner on etcd v3 re-leases it within one revision. Throws a
+ * ConflictError (exit 3) saying what happened and what works for that release; returns how long it watched.
+ */
+async function watchReservation(
+  store: FlannelStore,
+  r: {key: string; subnet: string; publicIP: string; revision: string},
+  ms: number,
+  sleep: (ms: number) => Promise<void>,
+): Promise<number> {
+  let waited = 0
+  for (;;) {
+    const outcome = reservationOutcome(r.revision, await store.getKey(r.key))
+    if (outcome.kind !== 'kept') {
+      const what =
+        outcome.kind === 're-leased'
+          ? `re-leased it with etcd lease ${outcome.leaseId} (mod revision ${outcome.modRevision})`
+          : outcome.kind === 'deleted'
+            ? 'deleted the key'
+            : `rewrote it (mod revision ${outcome.modRevision})`
+      const who = outcome.kind === 're-leased' && store.api === 'v3' ? `flanneld on ${r.publicIP}` : 'a writer'
+      throw new ConflictError(
+        `the reservation of ${r.subnet} was undone: ${who} ${what} within ${waited} ms of the write${store.api === 'v3' ? '; flanneld ≥ v0.18 renews a key without a lease at once while it runs (flannel-io/flannel#1329)' : ''}`,
+        'RESERVATION_UNDONE',
+        reservationAdvice(store.api, r.subnet, r.publicIP),
+        {key: r.key, reservedAtRevision: r.revision, outcome},
+      )
+    }
+    if (waited >= ms) return waited
+    const step = Math.min(WATCH_POLL_MS, ms - waited)
+    await sleep(step)
+    waited += step
+  }
 }
 
 export async function reserveLease(store: FlannelStore, o: ReserveOptions, confirm: Confirm): Promise<ReserveResult> {
@@ -123,8 +165,9 @@ export async function reserveLease(store: FlannelStore, o: ReserveOptions, confi
       value: lease.value,
       previousModRevision: lease.modRevision,
       previousLeaseId: lease.leaseId,
-      note: reservationNote(store),
+      note: noteFor(store),
       keyspace: store.api,
+      watchedMs: null,
     }
     if (lease.reserved) return {action: 'unchanged', revision: null, ...base}
     await refuseExpired(store, lease)
@@ -134,7 +177,17 @@ export async function reserveLease(store: FlannelStore, o: ReserveOptions, confi
     // The same bytes, put back without a lease (v2: without a TTL), only if nobody (a renewal) rewrote the key since
     // we read it.
     const {revision} = await store.putIfUnchanged(lease.key, lease.value, lease.modRevision)
-    return {action: 'reserved', revision, ...base}
+    const ms = o.watchMs ?? 0
+    const watchedMs =
+      ms > 0
+        ? await watchReservation(
+            store,
+            {...base, revision},
+            ms,
+            o.sleep ?? ((t) => new Promise((r) => setTimeout(r, t))),
+          )
+        : null
+    return {action: 'reserved', revision, ...base, watchedMs}
   }
 
   if (!sn) throw new NotFoundError(`no lease with PublicIP ${o.publicIP}`, 'LEASE_NOT_FOUND')
@@ -184,8 +237,9 @@ export async function reserveLease(store: FlannelStore, o: ReserveOptions, confi
     value,
     previousModRevision: null,
     previousLeaseId: null,
-    note: reservationNote(store),
+    note: noteFor(store),
     keyspace: store.api,
+    watchedMs: null,
   }
   if (o.dryRun) return {action: 'dry-run', revision: null, ...base}
   if (!(await confirm(`Create the reservation ${key}?`))) return {action: 'unchanged', revision: null, ...base}

@@ -200,11 +200,39 @@ describe('doctor cluster checks: one fixture per check', () => {
     assert.match(f[0]!.hint, /leases release --stale/)
     assert.deepEqual(only(run(VXLAN, [kv('10.5.4.0-24', vx('192.168.1.1'), '7')], null).findings, 'missed-renewal'), [])
   })
-  test('reservation', () =>
+  test('reservation: a warning on etcd v3 (flanneld ≥ v0.18 takes it back), info on v2 (kept)', () => {
+    const reserved = [kv('10.5.4.0-24', vx('192.168.1.1'), '0')]
+    const [f] = only(run(VXLAN, reserved).findings, 'reservation')
+    assert.equal(f!.severity, 'warning')
+    assert.match(
+      f!.message,
+      /flanneld ≥ v0\.18 on 192\.168\.1\.1 takes it back as an ordinary 24h lease when it starts/,
+    )
+    const all = [kv('/coreos.com/network/config', VXLAN, '0'), ...reserved]
+    const v2 = clusterChecks({
+      layout,
+      snapshot: classifyKeys(layout, all, '42'),
+      ttls: null,
+      renewMarginSeconds: 3600,
+      api: 'v2',
+    })
     assert.deepEqual(
-      only(run(VXLAN, [kv('10.5.4.0-24', vx('192.168.1.1'), '0')]).findings, 'reservation').map((x) => x.severity),
+      only(v2.findings, 'reservation').map((x) => x.severity),
       ['info'],
-    ))
+    )
+  })
+  test('a pre-reservation (no lease, no BackendData) is healthy: info, no backend-data-invalid', () => {
+    const pre = kv('10.5.4.0-24', '{"PublicIP":"192.168.9.9","PublicIPv6":null,"BackendType":"vxlan"}', '0')
+    const fs = run(VXLAN, [pre]).findings
+    assert.deepEqual(
+      fs.map((x) => [x.id, x.severity]),
+      [['reservation', 'info']],
+    )
+    assert.match(fs[0]!.message, /pre-reserved for 192\.168\.9\.9, which has not joined/)
+    // With a lease, missing BackendData is a broken lease as before.
+    const leased = kv('10.5.4.0-24', '{"PublicIP":"192.168.9.9","PublicIPv6":null,"BackendType":"vxlan"}', '7')
+    assert.deepEqual(ids(run(VXLAN, [leased]).findings), ['backend-data-invalid'])
+  })
   test('capacity: warning at 80 %, error at 95 %, hint names an accepted expand', () => {
     const fill = (n: number) =>
       Array.from({length: n}, (_, i) => kv(`10.5.${i + 1}.0-24`, vx(`192.168.${Math.floor(i / 200)}.${(i % 200) + 1}`)))
