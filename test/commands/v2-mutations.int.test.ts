@@ -304,7 +304,7 @@ describe('--etcd-api auto writes only where flanneld reads', () => {
       )
       assert.match(text, /--etcd-api v3 \(flanneld >= 0\.18\) or --etcd-api v2/)
     }
-    assert.equal(json<{error: {code: string}}>(runs[4]!).error.code, 'KEYSPACE_AMBIGUOUS')
+    assert.equal(json<{error: {code: string}}>(runs[4]).error.code, 'KEYSPACE_AMBIGUOUS')
     assert.deepEqual(await v2State(), before)
     assert.equal(await v3Count(), 1)
     const v2 = await runCli(['leases', 'reserve', '10.5.12.0/24', '--yes', '--etcd-api', 'v2', ...ep])
