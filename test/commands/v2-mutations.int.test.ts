@@ -276,7 +276,7 @@ describe('--etcd-api auto writes only where flanneld reads', () => {
   })
 
   test('network init --dry-run under auto next to a v2 config: exit 3 naming the v2 config, no second config in v3', async () => {
-    for (const args of [['--dry-run'], []]) {
+    for (const args of [['--dry-run'], ['--yes']]) {
       const r = await runCli(['network', 'init', '--network', '10.7.0.0/16', ...args, ...ep])
       assert.equal(r.code, 3, show(r))
       assert.match(r.stderr, /a network config already exists at \/coreos\.com\/network\/config in etcd's v2 keyspace/)
@@ -313,7 +313,7 @@ describe('--etcd-api auto writes only where flanneld reads', () => {
 
   test('no config in v2: auto is v3 (unchanged behaviour); --etcd-api v3 never touches v2', async () => {
     await etcdctlV2(etcd, ['rm', '--recursive', P])
-    const r = await runCli(['network', 'init', '--network', '10.8.0.0/16', '--json', ...ep])
+    const r = await runCli(['network', 'init', '--network', '10.8.0.0/16', '--yes', '--json', ...ep])
     assert.equal(r.code, 0, show(r))
     assert.equal(json<{keyspace: string}>(r).keyspace, 'v3')
     assert.equal((await v2Nodes()).size, 0)

@@ -149,13 +149,17 @@ describe('v2 guards raced', () => {
     )
   })
 
-  test('init over an existing v2 config (written by an operator) → exit 3 naming the v2 keyspace, untouched', async () => {
+  test("init: a config created (an operator's etcdctl set) between the check and the create → exit 3 naming the v2 keyspace, theirs kept", async () => {
     const s = await open()
     await etcdctlV2(etcd, ['rm', `${P}/config`])
-    await etcdctlV2(etcd, ['set', `${P}/config`, CONFIG])
+    const confirm = async () => {
+      await etcdctlV2(etcd, ['set', `${P}/config`, CONFIG])
+      return true
+    }
     await assert.rejects(
-      initNetwork(s, `${P}/config`, {network: '10.9.0.0/16', backend: 'vxlan'}, false),
-      (e: unknown) => lost(e) && /in etcd's v2 keyspace/.test((e as Error).message),
+      initNetwork(s, {network: '10.9.0.0/16', backend: 'vxlan'}, {dryRun: false, confirm}),
+      (e: unknown) =>
+        lost(e) && /already exists at \/coreos\.com\/network\/config in etcd's v2 keyspace/.test((e as Error).message),
     )
     assert.equal((await nodes()).get(`${P}/config`)!.value, CONFIG)
   })
