@@ -212,12 +212,12 @@ describe('subnet-env --write', () => {
     assert.deepEqual(await readdir(dir), ['subnet.env'])
   })
 
-  test('an unwritable --write path → exit 2 naming it, nothing left behind', async () => {
+  test('an unwritable --write path → exit 71 (an environment failure, not a usage error) naming it, nothing left behind', async () => {
     const blocker = path.join(tmp, 'a-file')
     await writeFile(blocker, 'x')
     const target = path.join(blocker, 'subnet.env') // a directory that is a file
     const r = await env('--public-ip', '192.168.1.12', '--write', target)
-    assert.equal(r.code, 2, show(r))
+    assert.equal(r.code, 71, show(r))
     assert.ok(r.stderr.includes(target), r.stderr)
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace')
     assert.equal(await readFile(blocker, 'utf8'), 'x')
