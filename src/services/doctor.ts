@@ -16,6 +16,7 @@ import {
 import {flanneldReadsV3, keyspaceChecks} from '../core/doctor-v2.js'
 import type {NetworkSnapshot} from '../core/leases.js'
 import {UsageError} from '../core/errors.js'
+import {formatIPv4} from '../core/ipv4.js'
 import {parseGoIPv4} from '../core/lease-value.js'
 import {nodeChecks, type NodeObservation} from '../core/node-checks.js'
 import {parseRelease} from '../core/release.js'
@@ -123,7 +124,14 @@ async function readKeyspaces(
   return {v3: otherSnap, v2: snapshot, read}
 }
 
-export async function runDoctor(reader: NetworkReader, o: DoctorOptions): Promise<DoctorResult> {
+/** How doctor --local looks at this node; tests pass a fixed observation. */
+export type ObserveNode = (o: LocalOptions, vni: number | null) => Promise<NodeObservation>
+
+export async function runDoctor(
+  reader: NetworkReader,
+  o: DoctorOptions,
+  observe: ObserveNode = observeNode,
+): Promise<DoctorResult> {
   const snapshot = await reader.readNetwork()
   const subnetLeaseIds = snapshot.subnets.map((kv) => kv.lease)
   const ttls = await reader.leaseTtls(subnetLeaseIds)
@@ -148,11 +156,8 @@ export async function runDoctor(reader: NetworkReader, o: DoctorOptions): Promis
     : cluster
   let node: string | null = null
   if (o.local) {
-    const obs = await observeNode(o.local, context.effective?.vxlan?.vni ?? null)
-    node =
-      obs.publicIP === null
-        ? `unknown (${obs.publicIPSource})`
-        : `${obs.publicIP >>> 24}.${(obs.publicIP >>> 16) & 255}.${(obs.publicIP >>> 8) & 255}.${obs.publicIP & 255} (${obs.publicIPSource})`
+    const obs = await observe(o.local, context.effective?.vxlan?.vni ?? null)
+    node = `${obs.publicIP === null ? 'unknown' : formatIPv4(obs.publicIP)} (${obs.publicIPSource})`
     const release = o.flanneldVersion === undefined ? null : parseRelease(o.flanneldVersion)
     all = [...all, ...nodeChecks(obs, context, release)]
   }
