@@ -4,19 +4,30 @@
  * "would flanneld accept it" stays exactly flanneld's answer).
  */
 
-import {goFields, goInt, goUint, type GoValue, parseGoJson, trimQuotes} from './gojson.js'
-import {type Cidr4, contains4, formatIPv4, mask4, parseCidr4, size4} from './ipv4.js'
-import {type Cidr6, contains6, formatIP6Flannel, mask6, parseCidr6, size6} from './ipv6.js'
-import {type Decoded, parseGoIPv4, parseGoIPv6} from './lease-value.js'
+import {goToLower, goUnmarshalStruct, type GoField, type GoValue, parseGoJson} from './gojson.js'
+import {
+  type Decoded,
+  type GoIP4Net,
+  type GoIP6Net,
+  unmarshalIP4,
+  unmarshalIP4Net,
+  unmarshalIP6,
+  unmarshalIP6Net,
+} from './goip.js'
+import {type Cidr4, contains4, formatIPv4, mask4, size4} from './ipv4.js'
+import {type Cidr6, contains6, formatIP6Flannel, mask6, size6} from './ipv6.js'
 
 /** The config as flanneld's ParseConfig leaves it (zero values where a field is absent). */
 export interface NetworkConfig {
   readonly enableIPv4: boolean
   readonly enableIPv6: boolean
   readonly enableNFTables: boolean
-  /** null = Go's zero value (absent). */
-  readonly network: (Cidr4 & {hostBitsSet: boolean; written: number}) | null
-  readonly ipv6Network: (Cidr6 & {hostBitsSet: boolean; written: bigint}) | null
+  /**
+   * null = Go's zero value (absent). The prefix is flannel's Mask.Size(): out of 128 for an IPv4-mapped IPv6 CIDR
+   * (accepted by the decoder, refused by CheckNetworkConfig).
+   */
+  readonly network: GoIP4Net | null
+  readonly ipv6Network: GoIP6Net | null
   /** 0 = unset, as in flannel. */
   readonly subnetMin: number
   readonly subnetMax: number
@@ -91,29 +102,25 @@ export const KNOWN_BACKENDS = [
 /** Overhead subtracted from the MTU per backend (flannel-semantics §5). */
 export const BACKEND_MTU_OVERHEAD: Record<string, number> = {vxlan: 50, udp: 28, 'host-gw': 0, ipip: 20, wireguard: 80}
 
-const CONFIG_FIELDS = [
-  'EnableIPv4',
-  'EnableIPv6',
-  'EnableNFTables',
-  'Network',
-  'IPv6Network',
-  'SubnetMin',
-  'SubnetMax',
-  'IPv6SubnetMin',
-  'IPv6SubnetMax',
-  'SubnetLen',
-  'IPv6SubnetLen',
-  'Backend',
-] as const
+/** subnet.Config as json.Unmarshal sees it (BackendType is `json:"-"`, so a BackendType key is ignored). */
+const CONFIG_FIELDS: readonly GoField[] = [
+  {name: 'EnableIPv4', type: {kind: 'bool'}},
+  {name: 'EnableIPv6', type: {kind: 'bool'}},
+  {name: 'EnableNFTables', type: {kind: 'bool'}},
+  {name: 'Network', type: {kind: 'unmarshaler', pointer: false, parse: unmarshalIP4Net}},
+  {name: 'IPv6Network', type: {kind: 'unmarshaler', pointer: false, parse: unmarshalIP6Net}},
+  {name: 'SubnetMin', type: {kind: 'unmarshaler', pointer: false, parse: unmarshalIP4}},
+  {name: 'SubnetMax', type: {kind: 'unmarshaler', pointer: false, parse: unmarshalIP4}},
+  {name: 'IPv6SubnetMin', type: {kind: 'unmarshaler', pointer: true, parse: unmarshalIP6}},
+  {name: 'IPv6SubnetMax', type: {kind: 'unmarshaler', pointer: true, parse: unmarshalIP6}},
+  {name: 'SubnetLen', type: {kind: 'uint', bits: 64, goType: 'uint'}},
+  {name: 'IPv6SubnetLen', type: {kind: 'uint', bits: 64, goType: 'uint'}},
+  {name: 'Backend', type: {kind: 'raw'}},
+]
 
 class HardError extends Error {}
 
-function typeError(v: GoValue, field: string, type: string): string {
-  const what = v.kind === 'number' ? `number ${v.raw}` : v.kind
-  return `json: cannot unmarshal ${what} into Go struct field ${field} of type ${type}`
-}
-
-/** flannel's ParseConfig: json.Unmarshal into subnet.Config (EnableIPv4 preset to true), then the backend type. */
+/** flannel's ParseConfig: json.Unmarshal into subnet.Config (EnableIPv4 preset to true), then parseBackendType. */
 export function parseNetworkConfig(text: string): Decoded<NetworkConfig> {
   let doc: GoValue
   try {
@@ -121,178 +128,81 @@ export function parseNetworkConfig(text: string): Decoded<NetworkConfig> {
   } catch (error) {
     return {ok: false, error: (error as Error).message}
   }
-  const cfg = {
-    enableIPv4: true,
-    enableIPv6: false,
-    enableNFTables: false,
-    network: null as NetworkConfig['network'],
-    ipv6Network: null as NetworkConfig['ipv6Network'],
-    subnetMin: 0,
-    subnetMax: 0,
-    subnetLen: 0,
-    ipv6SubnetMin: null as bigint | null,
-    ipv6SubnetMax: null as bigint | null,
-    ipv6SubnetLen: 0,
-    backendType: 'udp',
-    backendRaw: null as string | null,
+  const t: Record<string, unknown> = {
+    EnableIPv4: true,
+    EnableIPv6: false,
+    EnableNFTables: false,
+    Network: null,
+    IPv6Network: null,
+    SubnetMin: 0,
+    SubnetMax: 0,
+    IPv6SubnetMin: null,
+    IPv6SubnetMax: null,
+    SubnetLen: 0,
+    IPv6SubnetLen: 0,
+    Backend: null,
   }
-  if (doc.kind === 'null') return {ok: true, value: cfg}
-  if (doc.kind !== 'object')
-    return {ok: false, error: `json: cannot unmarshal ${doc.kind} into Go value of type subnet.Config`}
-
-  let saved: string | undefined
-  const bool = (v: GoValue, name: string, cur: boolean): boolean => {
-    if (v.kind === 'bool') return v.value
-    if (v.kind !== 'null') saved ??= typeError(v, `Config.${name}`, 'bool')
-    return cur
+  const error = goUnmarshalStruct(doc, 'subnet.Config', 'Config', CONFIG_FIELDS, t)
+  if (error !== null) return {ok: false, error}
+  const backendRaw = t.Backend as string | null
+  let backendType = 'udp'
+  if (backendRaw !== null) {
+    // parseBackendType: json.Unmarshal(be, &struct{ Type string }).
+    const bt: Record<string, unknown> = {Type: ''}
+    const err = goUnmarshalStruct(parseGoJson(backendRaw), 'struct { Type string }', '', BACKEND_TYPE_FIELDS, bt)
+    if (err !== null) return {ok: false, error: `error decoding Backend property of config: ${err}`}
+    backendType = bt.Type as string
   }
-  const uint = (v: GoValue, name: string, cur: number): number => {
-    if (v.kind === 'null') return cur
-    const n = v.kind === 'number' ? goUint(v.raw) : null
-    if (n === null) {
-      saved ??= typeError(v, `Config.${name}`, 'uint')
-      return cur
-    }
-    return n
+  return {
+    ok: true,
+    value: {
+      enableIPv4: t.EnableIPv4 as boolean,
+      enableIPv6: t.EnableIPv6 as boolean,
+      enableNFTables: t.EnableNFTables as boolean,
+      network: t.Network as GoIP4Net | null,
+      ipv6Network: t.IPv6Network as GoIP6Net | null,
+      subnetMin: t.SubnetMin as number,
+      subnetMax: t.SubnetMax as number,
+      subnetLen: t.SubnetLen as number,
+      ipv6SubnetMin: t.IPv6SubnetMin as bigint | null,
+      ipv6SubnetMax: t.IPv6SubnetMax as bigint | null,
+      ipv6SubnetLen: t.IPv6SubnetLen as number,
+      backendType,
+      backendRaw,
+    },
   }
-  const ip4 = (v: GoValue): number => {
-    const s = trimQuotes(v.raw)
-    const n = parseGoIPv4(s)
-    if (n === null)
-      throw new HardError(parseGoIPv6(s) === null ? 'invalid IP address format' : 'invalid IPv4 address format')
-    return n
-  }
-  const ip6 = (v: GoValue): bigint | null => {
-    if (v.kind === 'null') return null
-    const n = parseGoIPv6(trimQuotes(v.raw))
-    if (n === null) throw new HardError('invalid IP address format')
-    return n
-  }
-
-  try {
-    // Go assigns members in document order (exact field name first, then case-insensitive; the last one wins),
-    // and a hard (unmarshaler) error stops decoding at once, so walk the members in order.
-    for (const [key, value] of doc.members) {
-      const name =
-        CONFIG_FIELDS.find((n) => n === key) ?? CONFIG_FIELDS.find((n) => n.toLowerCase() === key.toLowerCase())
-      if (!name) continue
-      switch (name) {
-        case 'EnableIPv4':
-          cfg.enableIPv4 = bool(value, name, cfg.enableIPv4)
-          break
-        case 'EnableIPv6':
-          cfg.enableIPv6 = bool(value, name, cfg.enableIPv6)
-          break
-        case 'EnableNFTables':
-          cfg.enableNFTables = bool(value, name, cfg.enableNFTables)
-          break
-        case 'Network': {
-          const s = trimQuotes(value.raw)
-          const c = parseCidr4(s)
-          if (!c) throw new HardError(parseCidr6(s) ? 'invalid IPv4 CIDR format' : `invalid CIDR address: ${s}`)
-          cfg.network = c
-          break
-        }
-        case 'IPv6Network': {
-          const s = trimQuotes(value.raw)
-          const c6 = parseCidr6(s)
-          if (c6) cfg.ipv6Network = c6
-          else {
-            const c4 = parseCidr4(s)
-            if (!c4) throw new HardError(`invalid CIDR address: ${s}`)
-            const ip = (0xffffn << 32n) | BigInt(c4.ip)
-            cfg.ipv6Network = {ip, prefix: c4.prefix, written: ip, hostBitsSet: c4.hostBitsSet}
-          }
-          break
-        }
-        case 'SubnetMin':
-          cfg.subnetMin = ip4(value)
-          break
-        case 'SubnetMax':
-          cfg.subnetMax = ip4(value)
-          break
-        case 'IPv6SubnetMin':
-          cfg.ipv6SubnetMin = ip6(value)
-          break
-        case 'IPv6SubnetMax':
-          cfg.ipv6SubnetMax = ip6(value)
-          break
-        case 'SubnetLen':
-          cfg.subnetLen = uint(value, name, cfg.subnetLen)
-          break
-        case 'IPv6SubnetLen':
-          cfg.ipv6SubnetLen = uint(value, name, cfg.ipv6SubnetLen)
-          break
-        case 'Backend':
-          cfg.backendRaw = value.raw
-          break
-      }
-    }
-  } catch (error) {
-    if (error instanceof HardError) return {ok: false, error: error.message}
-    throw error
-  }
-  if (saved) return {ok: false, error: saved}
-
-  if (cfg.backendRaw !== null) {
-    const be = parseGoJson(cfg.backendRaw)
-    if (be.kind === 'object') {
-      const t = goFields(be, ['Type'] as const).get('Type')
-      if (t && t.kind === 'string') cfg.backendType = t.value
-      else if (t && t.kind !== 'null')
-        return {ok: false, error: `error decoding Backend property of config: ${typeError(t, '.Type', 'string')}`}
-      else cfg.backendType = ''
-    } else if (be.kind === 'null') cfg.backendType = ''
-    else
-      return {
-        ok: false,
-        error: `error decoding Backend property of config: json: cannot unmarshal ${be.kind} into Go value of type struct { Type string }`,
-      }
-  }
-  return {ok: true, value: cfg}
 }
+
+const BACKEND_TYPE_FIELDS: readonly GoField[] = [{name: 'Type', type: {kind: 'string'}}]
+
+/** vxlan.VXLANConfig's fields by their JSON tags (Go prints these names in type errors: VXLANConfig.gbp). */
+const VXLAN_CONFIG_FIELDS: readonly GoField[] = [
+  {name: 'vni', type: {kind: 'int', bits: 64, goType: 'int'}},
+  {name: 'port', type: {kind: 'int', bits: 64, goType: 'int'}},
+  {name: 'mtu', type: {kind: 'int', bits: 64, goType: 'int'}},
+  {name: 'gbp', type: {kind: 'bool'}},
+  {name: 'learning', type: {kind: 'bool'}},
+  {name: 'directRouting', type: {kind: 'bool'}},
+]
 
 /** flannel's parseVXLANConfig (VNI default 1, MTU default = interface MTU, shown here as 0). */
 export function parseVxlanSettings(backendRaw: string | null): Decoded<VxlanSettings> {
-  const s = {vni: 1, port: 0, mtu: 0, gbp: false, learning: false, directRouting: false}
-  if (backendRaw === null || backendRaw === '') return {ok: true, value: s}
-  const doc = parseGoJson(backendRaw)
-  if (doc.kind === 'null') return {ok: true, value: s}
-  if (doc.kind !== 'object') {
-    return {
-      ok: false,
-      error: `error decoding VXLAN backend config: json: cannot unmarshal ${doc.kind} into Go value of type vxlan.VXLANConfig`,
-    }
+  const t: Record<string, unknown> = {vni: 1, port: 0, mtu: 0, gbp: false, learning: false, directRouting: false}
+  if (backendRaw !== null && backendRaw !== '') {
+    const err = goUnmarshalStruct(parseGoJson(backendRaw), 'vxlan.VXLANConfig', 'VXLANConfig', VXLAN_CONFIG_FIELDS, t)
+    if (err !== null) return {ok: false, error: `error decoding VXLAN backend config: ${err}`}
   }
-  const f = goFields(doc, ['VNI', 'Port', 'MTU', 'GBP', 'Learning', 'DirectRouting'] as const)
-  let err: string | undefined
-  const int = (name: 'VNI' | 'Port' | 'MTU', cur: number): number => {
-    const v = f.get(name)
-    if (!v || v.kind === 'null') return cur
-    const n = v.kind === 'number' ? goInt(v.raw) : null
-    if (n === null) {
-      err ??= typeError(v, `VXLANConfig.${name.toLowerCase()}`, 'int')
-      return cur
-    }
-    return n
+  return {
+    ok: true,
+    value: {
+      vni: t.vni as number,
+      port: t.port as number,
+      mtu: t.mtu as number,
+      gbp: t.gbp as boolean,
+      learning: t.learning as boolean,
+      directRouting: t.directRouting as boolean,
+    },
   }
-  const bool = (name: 'GBP' | 'Learning' | 'DirectRouting'): boolean => {
-    const v = f.get(name)
-    if (!v || v.kind === 'null') return false
-    if (v.kind === 'bool') return v.value
-    err ??= typeError(v, `VXLANConfig.${name.charAt(0).toLowerCase() + name.slice(1)}`, 'bool')
-    return false
-  }
-  const value = {
-    vni: int('VNI', 1),
-    port: int('Port', 0),
-    mtu: int('MTU', 0),
-    gbp: bool('GBP'),
-    learning: bool('Learning'),
-    directRouting: bool('DirectRouting'),
-  }
-  if (err) return {ok: false, error: `error decoding VXLAN backend config: ${err}`}
-  return {ok: true, value}
 }
 
 function checkIPv4(cfg: NetworkConfig, defaulted: string[]): EffectiveIPv4 {
@@ -377,8 +287,9 @@ export function checkNetworkConfig(cfg: NetworkConfig): Decoded<EffectiveConfig>
     throw error
   }
   if (!cfg.enableIPv4 && !cfg.enableIPv6) return {ok: false, error: 'none defined stack'}
-  const backendType = cfg.backendType.toLowerCase()
-  if (!KNOWN_BACKENDS.includes(backendType)) return {ok: false, error: `unknown backend type: ${cfg.backendType}`}
+  // The backend manager looks the type up with strings.ToLower and prints the lower-cased name.
+  const backendType = goToLower(cfg.backendType)
+  if (!KNOWN_BACKENDS.includes(backendType)) return {ok: false, error: `unknown backend type: ${backendType}`}
   let vxlan: VxlanSettings | null = null
   if (backendType === 'vxlan') {
     const v = parseVxlanSettings(cfg.backendRaw)

@@ -5,7 +5,7 @@
 
 import {resolveNetworkConfig, type EffectiveConfig, type NetworkConfig} from './config.js'
 import {UsageError} from './errors.js'
-import {goCompact, goQuote, type GoValue, parseGoJson} from './gojson.js'
+import {goCompact, goKeyMatches, goQuote, type GoValue, parseGoJson} from './gojson.js'
 import {
   type Cidr4,
   containsCidr4,
@@ -62,12 +62,12 @@ export class ExpandRefused extends UsageError {
   }
 }
 
-const REPLACED = ['network', 'subnetlen']
+const REPLACED = ['Network', 'SubnetLen']
 
 /**
  * Rewrites the stored JSON with Network and SubnetLen replaced (and SubnetMin/SubnetMax when given), keeping every
- * other member, unknown ones included, in its place. Go matches keys case-insensitively, so every spelling of a
- * replaced key is dropped.
+ * other member, unknown ones included, in its place. Go matches keys with its case folding (ſubnetLen sets
+ * SubnetLen), so every spelling of a replaced key is dropped.
  */
 export function rewriteConfig(
   text: string,
@@ -75,13 +75,13 @@ export function rewriteConfig(
 ): string {
   const doc = parseGoJson(text)
   const members: Array<[string, GoValue | string]> = doc.kind === 'object' ? [...doc.members] : []
-  const drop = new Set(REPLACED)
-  if (set.subnetMin !== undefined) drop.add('subnetmin')
-  if (set.subnetMax !== undefined) drop.add('subnetmax')
-  const firstNetwork = members.findIndex(([k]) => k.toLowerCase() === 'network')
-  const kept = members.filter(([k]) => !drop.has(k.toLowerCase()))
-  const insertAt =
-    firstNetwork < 0 ? 0 : members.slice(0, firstNetwork).filter(([k]) => !drop.has(k.toLowerCase())).length
+  const drop = [...REPLACED]
+  if (set.subnetMin !== undefined) drop.push('SubnetMin')
+  if (set.subnetMax !== undefined) drop.push('SubnetMax')
+  const dropped = (k: string): boolean => drop.some((f) => goKeyMatches(k, f))
+  const firstNetwork = members.findIndex(([k]) => goKeyMatches(k, 'Network'))
+  const kept = members.filter(([k]) => !dropped(k))
+  const insertAt = firstNetwork < 0 ? 0 : members.slice(0, firstNetwork).filter(([k]) => !dropped(k)).length
   const added: Array<[string, string]> = [
     ['Network', goQuote(set.network)],
     ['SubnetLen', String(set.subnetLen)],

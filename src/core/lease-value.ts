@@ -4,9 +4,21 @@
  * unmarshalers); encoding is byte-identical to flanneld's.
  */
 
-import {goCompact, goFields, goQuote, goUint, type GoValue, parseGoJson, trimQuotes} from './gojson.js'
+import {
+  goCompact,
+  goInteger,
+  goQuote,
+  GoUnmarshalerError,
+  goUnmarshalStruct,
+  type GoField,
+  type GoValue,
+  parseGoJson,
+} from './gojson.js'
+import {goParseIP4, goParseMAC, unmarshalIP4, unmarshalIP6, type Decoded} from './goip.js'
 import {formatIPv4, parseIPv4} from './ipv4.js'
-import {formatIP6Flannel, parseIPv6} from './ipv6.js'
+import {formatIP6Flannel} from './ipv6.js'
+
+export type {Decoded} from './goip.js'
 
 export interface LeaseAttrs {
   /** uint32; 0 is 0.0.0.0 (what Go writes for an unset PublicIP). */
@@ -19,29 +31,22 @@ export interface LeaseAttrs {
   readonly backendV6Data: string | null
 }
 
-export type Decoded<T> = {ok: true; value: T} | {ok: false; error: string}
-
-const ATTR_FIELDS = ['PublicIP', 'PublicIPv6', 'BackendType', 'BackendData', 'BackendV6Data'] as const
-
-/** flannel's ip.ParseIP4: any address net.ParseIP accepts whose To4() is not nil. */
+/** flannel's ip.ParseIP4: any address net.ParseIP accepts whose To4() is not nil; null otherwise. */
 export function parseGoIPv4(s: string): number | null {
   const v4 = parseIPv4(s)
   if (v4 !== null) return v4
-  const v6 = parseIPv6(s)
-  return v6 !== null && v6 >> 32n === 0xffffn ? Number(v6 & 0xffffffffn) : null
+  const r = goParseIP4(s)
+  return r.ok ? r.value : null
 }
 
-/** flannel's ip.ParseIP6: any address net.ParseIP accepts, as 16 bytes (IPv4 becomes ::ffff:a.b.c.d). */
-export function parseGoIPv6(s: string): bigint | null {
-  const v4 = parseIPv4(s)
-  if (v4 !== null) return (0xffffn << 32n) | BigInt(v4)
-  return parseIPv6(s)
-}
-
-function typeError(v: GoValue, field: string, type: string): string {
-  const what = v.kind === 'number' ? `number ${v.raw}` : v.kind
-  return `json: cannot unmarshal ${what} into Go struct field ${field} of type ${type}`
-}
+/** lease.LeaseAttrs as json.Unmarshal sees it. */
+const ATTR_FIELDS: readonly GoField[] = [
+  {name: 'PublicIP', type: {kind: 'unmarshaler', pointer: false, parse: unmarshalIP4}},
+  {name: 'PublicIPv6', type: {kind: 'unmarshaler', pointer: true, parse: unmarshalIP6}},
+  {name: 'BackendType', type: {kind: 'string'}},
+  {name: 'BackendData', type: {kind: 'raw'}},
+  {name: 'BackendV6Data', type: {kind: 'raw'}},
+]
 
 /**
  * The exact bytes flanneld's json.Marshal writes for an IPv4 lease whose BackendData is absent, null or a compact
@@ -80,45 +85,25 @@ export function decodeLeaseAttrsGeneral(text: string): Decoded<LeaseAttrs> {
   } catch (error) {
     return {ok: false, error: (error as Error).message}
   }
-  if (doc.kind === 'null') {
-    return {ok: true, value: {publicIP: 0, publicIPv6: null, backendType: '', backendData: null, backendV6Data: null}}
+  const t: Record<string, unknown> = {
+    PublicIP: 0,
+    PublicIPv6: null,
+    BackendType: '',
+    BackendData: null,
+    BackendV6Data: null,
   }
-  if (doc.kind !== 'object') {
-    return {ok: false, error: `json: cannot unmarshal ${doc.kind} into Go value of type lease.LeaseAttrs`}
+  const error = goUnmarshalStruct(doc, 'lease.LeaseAttrs', 'LeaseAttrs', ATTR_FIELDS, t)
+  if (error !== null) return {ok: false, error}
+  return {
+    ok: true,
+    value: {
+      publicIP: t.PublicIP as number,
+      publicIPv6: t.PublicIPv6 as bigint | null,
+      backendType: t.BackendType as string,
+      backendData: t.BackendData as string | null,
+      backendV6Data: t.BackendV6Data as string | null,
+    },
   }
-  const f = goFields(doc, ATTR_FIELDS)
-  let publicIP = 0
-  let publicIPv6: bigint | null = null
-  let backendType = ''
-  let backendData: string | null = null
-  let backendV6Data: string | null = null
-  let firstTypeError: string | undefined
-  // Go processes members in document order; the order of checks below only matters for which error is reported.
-  const pip = f.get('PublicIP')
-  if (pip) {
-    const s = trimQuotes(pip.raw)
-    const v = parseGoIPv4(s)
-    if (v === null)
-      return {ok: false, error: parseIPv6(s) === null ? 'invalid IP address format' : 'invalid IPv4 address format'}
-    publicIP = v
-  }
-  const pip6 = f.get('PublicIPv6')
-  if (pip6 && pip6.kind !== 'null') {
-    const v = parseGoIPv6(trimQuotes(pip6.raw))
-    if (v === null) return {ok: false, error: 'invalid IP address format'}
-    publicIPv6 = v
-  }
-  const bt = f.get('BackendType')
-  if (bt) {
-    if (bt.kind === 'string') backendType = bt.value
-    else if (bt.kind !== 'null') firstTypeError ??= typeError(bt, 'LeaseAttrs.BackendType', 'string')
-  }
-  const bd = f.get('BackendData')
-  if (bd) backendData = bd.raw
-  const bd6 = f.get('BackendV6Data')
-  if (bd6) backendV6Data = bd6.raw
-  if (firstTypeError) return {ok: false, error: firstTypeError}
-  return {ok: true, value: {publicIP, publicIPv6, backendType, backendData, backendV6Data}}
 }
 
 /** json.Marshal(&attrs) as flanneld writes it: field order fixed, compact, PublicIPv6 always present. */
@@ -138,27 +123,27 @@ export interface VxlanLeaseData {
 
 const CANONICAL_MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/
 
-/** Go's net.ParseMAC for EUI-48 (`:`, `-` or `.` forms), normalised to lower-case colon form. */
+/** Go's net.ParseMAC (6, 8 or 20 octets; `:`, `-` or `.` forms), normalised to lower-case colon form; null if invalid. */
 export function parseMAC(s: string): string | null {
   if (CANONICAL_MAC.test(s)) return s // already lower-case colon form
-  let hex: string | null = null
-  if (/^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$/.test(s)) hex = s.replace(/[:-]/g, '')
-  else if (/^[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}$/.test(s)) hex = s.replace(/\./g, '')
-  if (hex === null) return null
-  return hex.toLowerCase().match(/../g)!.join(':')
+  const r = goParseMAC(s)
+  return r.ok ? r.value : null
 }
 
 /**
- * Decodes vxlan BackendData as flannel's vxlan backend does (vxlanLeaseAttrs{VNI uint32, VtepMAC}); an error
- * means vxlan nodes log "error decoding subnet lease JSON" and program nothing for this lease.
+ * Decodes vxlan BackendData as flannel's vxlan backend does (json.Unmarshal into vxlanLeaseAttrs{VNI uint32,
+ * VtepMAC hardwareAddr}); null is absent BackendData (Go unmarshals an empty RawMessage). An error means vxlan
+ * nodes log "error decoding subnet lease JSON" and program nothing for this lease. `{}` and `null` decode (VNI 0,
+ * empty MAC), as they do in flanneld.
  */
 export function decodeVxlanData(raw: string | null): Decoded<VxlanLeaseData> {
-  if (raw === null) return {ok: false, error: 'no BackendData'}
   // Fast path for what flanneld's vxlan backend writes; the general path gives the same answer for this text.
-  const m = CANONICAL_VXLAN.exec(raw)
-  if (m) {
-    const vni = goUint(m[1]!, 32)
-    if (vni !== null) return {ok: true, value: {vni, vtepMAC: m[2]!}}
+  if (raw !== null) {
+    const m = CANONICAL_VXLAN.exec(raw)
+    if (m) {
+      const vni = goInteger(m[1]!, false, 32)
+      if (vni !== null) return {ok: true, value: {vni, vtepMAC: m[2]!}}
+    }
   }
   return decodeVxlanDataGeneral(raw)
 }
@@ -166,34 +151,32 @@ export function decodeVxlanData(raw: string | null): Decoded<VxlanLeaseData> {
 /** The exact bytes flanneld's vxlan backend marshals: `{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}`. */
 const CANONICAL_VXLAN = /^\{"VNI":(0|[1-9]\d{0,9}),"VtepMAC":"([0-9a-f]{2}(?::[0-9a-f]{2}){5})"\}$/
 
-const VXLAN_FIELDS = ['VNI', 'VtepMAC'] as const
+/** vxlan's hardwareAddr.UnmarshalJSON: exactly one pair of quotes around what net.ParseMAC reads. */
+function unmarshalHardwareAddr(raw: string): string {
+  if (raw.length < 2 || !raw.startsWith('"') || !raw.endsWith('"'))
+    throw new GoUnmarshalerError('error parsing hardware addr')
+  const r = goParseMAC(raw.slice(1, -1))
+  if (!r.ok) throw new GoUnmarshalerError(r.error)
+  return r.value
+}
+
+const VXLAN_FIELDS: readonly GoField[] = [
+  {name: 'VNI', type: {kind: 'uint', bits: 32, goType: 'uint32'}},
+  {name: 'VtepMAC', type: {kind: 'unmarshaler', pointer: false, parse: unmarshalHardwareAddr}},
+]
 
 /** decodeVxlanData without the fast path (exported for tests). */
-export function decodeVxlanDataGeneral(raw: string): Decoded<VxlanLeaseData> {
+export function decodeVxlanDataGeneral(raw: string | null): Decoded<VxlanLeaseData> {
   let doc: GoValue
   try {
-    doc = parseGoJson(raw)
+    doc = parseGoJson(raw ?? '')
   } catch (error) {
     return {ok: false, error: (error as Error).message}
   }
-  if (doc.kind === 'null') return {ok: false, error: 'BackendData is null'}
-  if (doc.kind !== 'object')
-    return {ok: false, error: `json: cannot unmarshal ${doc.kind} into Go value of type vxlan.vxlanLeaseAttrs`}
-  const f = goFields(doc, VXLAN_FIELDS)
-  let vni = 0
-  const v = f.get('VNI')
-  if (v && v.kind !== 'null') {
-    const n = v.kind === 'number' ? goUint(v.raw, 32) : null
-    if (n === null) return {ok: false, error: typeError(v, 'vxlanLeaseAttrs.VNI', 'uint32')}
-    vni = n
-  }
-  const m = f.get('VtepMAC')
-  if (!m) return {ok: false, error: 'no VtepMAC'}
-  if (m.raw.length < 2 || !m.raw.startsWith('"') || !m.raw.endsWith('"'))
-    return {ok: false, error: 'error parsing hardware addr'}
-  const mac = parseMAC(m.raw.slice(1, -1))
-  if (mac === null) return {ok: false, error: `address ${m.raw.slice(1, -1)}: invalid MAC address`}
-  return {ok: true, value: {vni, vtepMAC: mac}}
+  const t: Record<string, unknown> = {VNI: 0, VtepMAC: ''}
+  const error = goUnmarshalStruct(doc, 'vxlan.vxlanLeaseAttrs', 'vxlanLeaseAttrs', VXLAN_FIELDS, t)
+  if (error !== null) return {ok: false, error}
+  return {ok: true, value: {vni: t.VNI as number, vtepMAC: t.VtepMAC as string}}
 }
 
 /** vxlan BackendData exactly as flanneld marshals it. */

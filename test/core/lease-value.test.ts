@@ -89,7 +89,7 @@ describe('lease value codec', () => {
     ['{"PublicIP":"1.2.3.4","PublicIPv6":"nope"}', 'invalid IP address format'],
     [
       '{"PublicIP":"1.2.3.4","BackendType":7}',
-      'json: cannot unmarshal number 7 into Go struct field LeaseAttrs.BackendType of type string',
+      'json: cannot unmarshal number into Go struct field LeaseAttrs.BackendType of type string',
     ],
     ['[1]', 'json: cannot unmarshal array into Go value of type lease.LeaseAttrs'],
     ['{"PublicIP":"1.2.3.4"', 'unexpected end of JSON input'],
