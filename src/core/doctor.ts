@@ -35,6 +35,7 @@ import {
   type MalformedKey,
   type NetworkSnapshot,
 } from './leases.js'
+import {goKeyMatches, parseGoJson} from './gojson.js'
 import {decodeVxlanData} from './lease-value.js'
 import {type Keyspace, ownerUndoesReservation} from './reservation.js'
 
@@ -71,6 +72,7 @@ export const CHECK_AREA: Record<string, Area> = {
   'malformed-lease': 'Leases',
   'backend-mismatch': 'Leases',
   'backend-data-invalid': 'Leases',
+  'backend-data-no-mac': 'Leases',
   'vni-mismatch': 'Leases',
   'missed-renewal': 'Leases',
   reservation: 'Leases',
@@ -114,12 +116,12 @@ function node(l: Lease): string {
   return `${subnetOf(l)} (${formatIPv4(l.attrs.publicIP)})`
 }
 
-/** Whether vxlan BackendData names a VNI (Go matches field names case-insensitively); flanneld <= 0.13 wrote none. */
+/** Whether vxlan BackendData names a VNI (matched as Go matches field names); flanneld <= 0.13 wrote none. */
 function hasVniField(raw: string | null): boolean {
   if (raw === null) return false
   try {
-    const doc = JSON.parse(raw) as unknown
-    return typeof doc === 'object' && doc !== null && Object.keys(doc).some((k) => k.toLowerCase() === 'vni')
+    const doc = parseGoJson(raw)
+    return doc.kind === 'object' && doc.members.some(([k]) => goKeyMatches(k, 'VNI'))
   } catch {
     return true
   }
@@ -263,7 +265,7 @@ function identityChecks(ctx: ClusterContext): Finding[] {
     }
   }
   const vx = ctx.leases.filter((l) => l.vxlan !== null)
-  for (const [mac, group] of groupBy(vx, (l) => l.vxlan!.vtepMAC)) {
+  for (const [mac, group] of groupBy(vx, (l) => l.vxlan!.vtepMAC || null)) {
     if (group.length < 2) continue
     out.push({
       id: 'duplicate-vtep-mac',
@@ -336,18 +338,42 @@ function leaseChecks(input: ClusterCheckInput, ctx: ClusterContext): Finding[] {
     if (eff.vxlan) {
       for (const l of ctx.leases) {
         if (l.attrs.backendType !== 'vxlan') continue
+        // Exactly the vxlan backend's json.Unmarshal(attrs.BackendData, &vxlanLeaseAttrs) (and BackendV6Data for a
+        // dual-stack lease on a dual-stack network): where it fails, flanneld logs the error and skips the lease.
+        const bad: string[] = []
         if (l.vxlan === null) {
           // A pre-reservation (no lease, no BackendData: no node has joined with it) is reported as a reservation.
           if (isPreReservation(l)) continue
           const d = decodeVxlanData(l.attrs.backendData)
+          const absent = l.attrs.backendData === null ? ' (the lease has no BackendData)' : ''
+          if (!d.ok) bad.push(`"error decoding subnet lease JSON: ${d.error}"${absent}`)
+        }
+        if (eff.ipv6 && l.ipv6Subnet) {
+          const d6 = decodeVxlanData(l.attrs.backendV6Data)
+          const absent = l.attrs.backendV6Data === null ? ' (the lease has no BackendV6Data)' : ''
+          if (!d6.ok) bad.push(`"error decoding v6 subnet lease JSON: ${d6.error}"${absent}`)
+        }
+        if (bad.length > 0) {
           out.push({
             id: 'backend-data-invalid',
             severity: 'error',
             subjects: [subnetOf(l)],
-            message: `${node(l)}: vxlan nodes cannot decode its BackendData (${d.ok ? '' : d.error}) and program nothing for it`,
+            message: `${node(l)}: vxlan nodes log ${bad.join(' and ')} and program nothing for it`,
             hint: 'restart flanneld on that node, or for a pre-reservation ignore this until the node joins',
           })
-        } else if (l.vxlan.vni !== eff.vxlan.vni && !(l.vxlan.vni === 0 && !hasVniField(l.attrs.backendData))) {
+        } else if (l.vxlan !== null && l.vxlan.vtepMAC === '') {
+          out.push({
+            id: 'backend-data-no-mac',
+            severity: 'warning',
+            subjects: [subnetOf(l)],
+            message: `${node(l)}: its BackendData decodes with no VtepMAC, so vxlan nodes fail to add its ARP/FDB entries ("AddARP failed") and reach it only by a DirectRouting route`,
+            hint: 'restart flanneld on that node so it writes its VtepMAC',
+          })
+        } else if (
+          l.vxlan !== null &&
+          l.vxlan.vni !== eff.vxlan.vni &&
+          !(l.vxlan.vni === 0 && !hasVniField(l.attrs.backendData))
+        ) {
           // A lease with no VNI field at all was written by flanneld <= 0.13 (VtepMAC only), not by a node on VNI 0.
           out.push({
             id: 'vni-mismatch',

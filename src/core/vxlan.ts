@@ -90,8 +90,8 @@ export interface PeerEntries {
 }
 
 /**
- * The remote vxlan leases a node programs: every lease with BackendType exactly "vxlan" and decodable BackendData,
- * except the node's own subnet (flannel's LeaseWatcher drops it).
+ * The remote vxlan leases a node programs: every lease with BackendType exactly "vxlan" and decodable BackendData
+ * (with a VtepMAC, unless direct), except the node's own subnet (flannel's LeaseWatcher drops it).
  */
 export function desiredPeers(
   leases: readonly Lease[],
@@ -104,13 +104,11 @@ export function desiredPeers(
   for (const l of leases) {
     if (l.attrs.backendType !== 'vxlan' || l.vxlan === null) continue
     if (own && l.subnet.ip === own.ip && l.subnet.prefix === own.prefix) continue
-    out.push({
-      lease: l,
-      subnet: l.subnet,
-      publicIP: l.attrs.publicIP,
-      mac: l.vxlan.vtepMAC,
-      direct: direct(l.attrs.publicIP),
-    })
+    const isDirect = direct(l.attrs.publicIP)
+    // BackendData `{}` or `null` decodes with no VtepMAC: flanneld's AddARP then fails (the kernel refuses a new
+    // neighbour without an address) and it programs nothing, unless the peer is reached by a direct route.
+    if (!isDirect && l.vxlan.vtepMAC === '') continue
+    out.push({lease: l, subnet: l.subnet, publicIP: l.attrs.publicIP, mac: l.vxlan.vtepMAC, direct: isDirect})
   }
   return out
 }

@@ -53,6 +53,7 @@ export function renderNetworkShow(r: NetworkShowResult, c: ChalkInstance): strin
 export function renderValidate(r: ValidateResult, c: ChalkInstance): string {
   const lines = [r.valid ? c.green('valid: flanneld accepts this config') : c.red('invalid: ' + r.errors.join('; '))]
   if (r.effective) lines.push(...renderEffective(r.effective, c))
+  for (const f of r.findings) if (f.severity === 'error') lines.push(c.red('error: ') + f.message)
   for (const w of r.warnings) lines.push(c.yellow('warning: ') + w)
   return lines.join('\n')
 }

@@ -138,14 +138,12 @@ export function validateNetwork(text: string): ValidateResult {
   const checked = parsed.ok ? checkNetworkConfig(parsed.value) : parsed
   const eff = checked.ok ? checked.value : null
   const findings = parsed.ok ? extraConfigFindings(parsed.value, eff) : []
-  const errors = [
-    ...(checked.ok ? [] : [checked.error]),
-    ...findings.filter((f) => f.severity === 'error').map((f) => f.message),
-  ]
+  // `valid` is flanneld's verdict alone; flannelctl's own findings (an inverted range, host bits) are reported in
+  // `findings` with their severity and never change it.
   return {
-    valid: errors.length === 0,
+    valid: checked.ok,
     effective: eff ? effectiveToJson(eff) : null,
-    errors,
+    errors: checked.ok ? [] : [checked.error],
     warnings: findings.filter((f) => f.severity === 'warning').map((f) => f.message),
     findings,
   }

@@ -259,6 +259,33 @@ describe('network validate', {concurrency: true}, () => {
     })
   })
 
+  test("flannelctl's own findings never change flanneld's verdict (exit 0 when flanneld starts)", async () => {
+    // flanneld v0.28.9 starts with both (go-vectors); SubnetMin above SubnetMax then fails every allocation.
+    const inverted = '{"Network":"10.0.0.0/8","SubnetMin":"10.9.0.0","SubnetMax":"10.1.0.0","Backend":{"Type":"vxlan"}}'
+    const hostBits = '{"Network":"10.1.2.3/16","Backend":{"Type":"vxlan"}}'
+    const [a, b, c] = await Promise.all([
+      runCli(['network', 'validate', '--json', '-'], {input: inverted, env: offline}),
+      runCli(['network', 'validate', '-'], {input: inverted, env: offline}),
+      runCli(['network', 'validate', '--json', '-'], {input: hostBits, env: offline}),
+    ])
+    assert.equal(a.code, 0, show(a))
+    const v = json(a)
+    assert.equal(v.valid, true)
+    assert.deepEqual(v.errors, [])
+    assert.deepEqual(
+      v.findings.map((f: {id: string; severity: string}) => [f.id, f.severity]),
+      [['config-range-inverted', 'error']],
+    )
+    assert.equal(b.code, 0, show(b))
+    assert.match(b.stdout, /^valid: flanneld accepts this config\n/)
+    assert.match(b.stdout, /\nerror: SubnetMin 10\.9\.0\.0 is above SubnetMax 10\.1\.0\.0/)
+    assert.equal(c.code, 0, show(c))
+    assert.deepEqual(
+      json(c).findings.map((f: {id: string}) => f.id),
+      ['config-noncanonical'],
+    )
+  })
+
   test('invalid → exit 2 with flannel\'s message; --json gives {"valid": false, errors: [...]} with exit 2', async () => {
     const cases: Array<[string, string]> = [
       [

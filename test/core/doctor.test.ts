@@ -170,6 +170,65 @@ describe('doctor cluster checks: one fixture per check', () => {
       ),
       ['warning'],
     ))
+  test('backend-data-invalid follows the vxlan backend decoding exactly (flannel v0.28.9, go-vectors)', () => {
+    const lease = (bd: string | null): string =>
+      `{"PublicIP":"192.168.1.9","PublicIPv6":null,"BackendType":"vxlan"${bd === null ? '' : `,"BackendData":${bd}`}}`
+    const invalid = (bd: string | null): string[] =>
+      only(run(VXLAN, [kv('10.5.4.0-24', lease(bd))]).findings, 'backend-data-invalid').map((f) => f.message)
+    const ok = [
+      '{}',
+      'null',
+      '{"VNI":1,"VtepMAC":"02-00-00-00-00-09"}',
+      '{"VNI":1,"VtepMAC":"0200.0000.0009"}',
+      '{"VNI":1,"VtepMAC":"02:00:00:00:00:00:00:09"}',
+      '{"VNI":1,"VtepMAC":"00:00:00:00:fe:80:00:00:00:00:00:00:02:00:5e:10:00:00:00:01"}',
+      '{"vni":1,"vtepmac":"02:00:00:00:00:09"}',
+    ]
+    for (const bd of ok) assert.deepEqual(invalid(bd), [], bd)
+    const cases: Array<[string | null, string]> = [
+      [null, 'unexpected end of JSON input" (the lease has no BackendData)'],
+      ['{"VNI":1,"VtepMAC":""}', '"error decoding subnet lease JSON: invalid MAC address"'],
+      // The unmarshaler's error wins over the type error saved before it.
+      ['{"VNI":"1","VtepMAC":""}', '"error decoding subnet lease JSON: invalid MAC address"'],
+      ['{"VNI":"1","VtepMAC":"02:00:00:00:00:09"}', 'vxlanLeaseAttrs.VNI of type uint32"'],
+      // A later valid duplicate does not undo an unmarshaler error.
+      ['{"VNI":1,"VtepMAC":"","VtepMAC":"02:00:00:00:00:09"}', 'invalid MAC address"'],
+      ['{"VNI":1,"VtepMAC":null}', '"error decoding subnet lease JSON: error parsing hardware addr"'],
+    ]
+    for (const [bd, tail] of cases) {
+      const m = invalid(bd)
+      assert.equal(m.length, 1, String(bd))
+      assert.ok(m[0]!.includes(tail), `${bd}: ${m[0]}`)
+    }
+    // {} decodes with no VtepMAC: not invalid, but vxlan peers cannot add its ARP/FDB entries.
+    const noMac = only(
+      run(VXLAN, [kv('10.5.4.0-24', lease('{}')), kv('10.5.5.0-24', lease('null'))]).findings,
+      'backend-data-no-mac',
+    )
+    assert.deepEqual(
+      noMac.map((f) => f.subjects),
+      [['10.5.4.0/24'], ['10.5.5.0/24']],
+    )
+    assert.deepEqual(
+      only(run(VXLAN, [kv('10.5.4.0-24', lease('{}')), kv('10.5.5.0-24', lease('{}'))]).findings, 'duplicate-vtep-mac'),
+      [],
+    )
+  })
+  test('backend-data-invalid: BackendV6Data of a dual-stack lease on a dual-stack network', () => {
+    const dual = '{"EnableIPv6":true,"Network":"10.5.0.0/16","IPv6Network":"fd00::/48","Backend":{"Type":"vxlan"}}'
+    const v = (v6: string): string =>
+      `{"PublicIP":"192.168.1.9","PublicIPv6":"fd00::9","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:09"}${v6}}`
+    const f = only(run(dual, [kv('10.5.4.0-24&fd00:0:0:4::-64', v(''))]).findings, 'backend-data-invalid')
+    assert.equal(f.length, 1)
+    assert.match(
+      f[0]!.message,
+      /error decoding v6 subnet lease JSON: unexpected end of JSON input" \(the lease has no BackendV6Data\)/,
+    )
+    const good = `,"BackendV6Data":{"VNI":1,"VtepMAC":"02:00:00:00:00:0a"}`
+    assert.deepEqual(only(run(dual, [kv('10.5.4.0-24&fd00:0:0:4::-64', v(good))]).findings, 'backend-data-invalid'), [])
+    // An IPv4-only network does not read BackendV6Data.
+    assert.deepEqual(only(run(VXLAN, [kv('10.5.4.0-24&fd00:0:0:4::-64', v(''))]).findings, 'backend-data-invalid'), [])
+  })
   test('duplicate-vtep-mac', () =>
     assert.deepEqual(
       only(
