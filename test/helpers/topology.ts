@@ -199,12 +199,21 @@ export class Topology {
     return node
   }
 
-  /** etcd in its own namespace on br0 at 198.18.0.100, with `config` as the network config. */
-  async startEtcd(config: string): Promise<void> {
+  /**
+   * etcd in its own namespace on br0 at 198.18.0.100, with `config` as the network config. With `tls`, clients must
+   * present a certificate (flanneld v0.20 talks to etcd only that way); etcdArgs() gives flannelctl the files.
+   */
+  async startEtcd(config: string, o: {tls?: boolean} = {}): Promise<void> {
     this.etcdNs = this.track(createNetns('etcd'))
     this.plug(this.etcdNs, ETCD_IP, 'uetcd')
-    this.etcd = await startEtcd({netns: this.etcdNs.name, host: ETCD_IP})
+    this.etcd = await startEtcd({netns: this.etcdNs.name, host: ETCD_IP, tls: o.tls})
     await putKey(this.etcd, `${PREFIX}/config`, config)
+  }
+
+  /** flannelctl's connection flags for this etcd. */
+  etcdArgs(): string[] {
+    const t = this.etcd.tls
+    return ['--endpoints', this.etcd.endpoint, ...(t ? ['--cacert', t.ca, '--cert', t.cert, '--key', t.key] : [])]
   }
 
   startAgent(node: Node): Agent {
@@ -227,8 +236,7 @@ export class Topology {
           `${this.o.resyncMs}ms`,
           '--healthz-addr',
           HEALTHZ,
-          '--endpoints',
-          `http://${ETCD_IP}:2379`,
+          ...this.etcdArgs(),
           ...node.args,
         ],
         {cwd: ROOT, env: cleanEnv(), stdio: ['ignore', fd, fd]},
