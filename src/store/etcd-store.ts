@@ -21,6 +21,7 @@ import {type KeyLayout, keyLayout} from '../core/keys.js'
 import {classifyKeys, type NetworkSnapshot, type RawKV} from '../core/leases.js'
 import {alreadyExists, casLost} from './conflicts.js'
 import {normaliseEndpoint, readPem} from './endpoints.js'
+import {collectGarbage} from './heap.js'
 import type {DeleteOutcome, FlannelStore, GuardedKey, LostGuard, Progress, WriteOptions, WriteResult} from './port.js'
 import {watchPrefix, type WatchCallbacks, type WatchHandle} from './watch.js'
 
@@ -51,6 +52,8 @@ export function toRawKV(kv: IKeyValue): RawKV {
 export const MAX_TXN_OPS = 128
 /** TimeToLive calls in flight at once. */
 const LEASE_LOOKUPS = 64
+/** A full collection every this many TimeToLive answers keeps the per-call garbage from growing the heap (heap.ts). */
+const GC_EVERY = 8192
 
 export class EtcdStore implements FlannelStore {
   readonly layout: KeyLayout
@@ -262,6 +265,7 @@ export class EtcdStore implements FlannelStore {
         const res = await this.call('a lease TTL lookup', () => this.client.leaseClient.leaseTimeToLive({ID: id}))
         out.set(id, Number(res.TTL))
         done++
+        if (done % GC_EVERY === 0) collectGarbage()
         onProgress?.(done, unique.length)
       }
     }
