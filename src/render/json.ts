@@ -1,14 +1,19 @@
 /**
  * `JSON.stringify(value, null, 2)`, byte for byte, produced in pieces: long arrays are emitted element by element, so
  * a 65,535-lease listing never exists as one 35 MB string (plus its Buffer copy) before it is written.
+ * Long arrays go out in slices of 1,024 elements.
  */
+
+const ELEMENTS_PER_PIECE = 1024
 
 export function* jsonPieces(value: unknown, indent = ''): Generator<string> {
   if (Array.isArray(value) && value.length > 256) {
-    const inner = indent + '  '
+    // Elements are stringified ELEMENTS_PER_PIECE at a time (one JSON.stringify call and one re-indent per slice,
+    // not per element): the slice's own "[\n" and "\n]" are cut off and its lines moved to this depth.
     yield '['
-    for (let i = 0; i < value.length; i++) {
-      yield (i ? ',\n' : '\n') + inner + (JSON.stringify(value[i], null, 2) ?? 'null').replaceAll('\n', '\n' + inner)
+    for (let i = 0; i < value.length; i += ELEMENTS_PER_PIECE) {
+      const body = JSON.stringify(value.slice(i, i + ELEMENTS_PER_PIECE), null, 2).slice(2, -2)
+      yield (i ? ',\n' : '\n') + (indent ? indent + body.replaceAll('\n', '\n' + indent) : body)
     }
     yield '\n' + indent + ']'
     return

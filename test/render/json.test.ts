@@ -5,7 +5,7 @@ import {jsonPieces} from '../../src/render/json.js'
 
 describe('jsonPieces', () => {
   test('joins to exactly JSON.stringify(value, null, 2)', () => {
-    const big = Array.from({length: 1000}, (_, i) => ({
+    const big = Array.from({length: 2500}, (_, i) => ({
       subnet: `10.0.${i >> 8}.${i & 255}/24`,
       nested: {a: [1, 2, {b: null}]},
       ttlSeconds: i % 2 ? null : i,
@@ -14,6 +14,10 @@ describe('jsonPieces', () => {
     for (const v of [
       {revision: '1', leases: big, malformed: [], empty: {}, nothing: null},
       big,
+      big.slice(0, 1024),
+      big.slice(0, 1025),
+      {deep: {deeper: big.slice(0, 300)}},
+      [undefined, () => 1, ...big.slice(0, 300)],
       [],
       {a: undefined, f: () => 1},
       'text',
