@@ -9,8 +9,11 @@ import {format, stripVTControlCharacters} from 'node:util'
 import {Command, type Interfaces} from '@oclif/core'
 
 import {ExitCode, FlannelctlError} from '../core/errors.js'
+import {type HintContext, hintContext} from '../core/hints.js'
+import {escapeJsonForTerminal, escapeOutput, escapeTerminal} from '../render/escape.js'
 import {writeJson, writeOut} from '../render/output.js'
 import {colorEnabled, theme} from '../render/theme.js'
+import {CONNECTION_ENV, type ConnectionFlags, resolveSetting} from './connection.js'
 
 /**
  * The one-line form of an error message. oclif's parse errors put the actual reason on the lines after a
@@ -57,6 +60,23 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return theme(!this.jsonEnabled() && colorEnabled(process.stdout))
   }
 
+  /** The connection flags the user ran with, to repeat in suggested commands (defaults and credentials left out). */
+  protected get hintContext(): HintContext {
+    const flags = this.flags as ConnectionFlags & {'etcd-api'?: string}
+    const given = (name: keyof ConnectionFlags) => {
+      const v = resolveSetting(flags, process.env, name)
+      return v === CONNECTION_ENV[name].default ? undefined : v
+    }
+    return hintContext({
+      endpoints: given('endpoints'),
+      prefix: given('etcd-prefix'),
+      cacert: given('cacert'),
+      cert: given('cert'),
+      key: given('key'),
+      etcdApi: flags['etcd-api'],
+    })
+  }
+
   /** Closes `resource` (a store, a reader) when the command ends, whatever the outcome. */
   protected own<R extends {close(): void}>(resource: R): R {
     this.resources.push(resource)
@@ -69,17 +89,19 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    * re-tokenises the whole document to colour it, which at 65,535 leases (~35 MB) costs seconds and hundreds of MB.
    */
   public override logJson(json: unknown): void {
-    writeJson(json)
+    // On a terminal, the characters JSON leaves raw (DEL, C1, bidi controls) are written as \u escapes: same value.
+    writeJson(json, process.stdout.isTTY === true ? escapeJsonForTerminal : undefined)
   }
 
   /** Results for humans, through the same writer as --json (order kept, every byte delivered, EPIPE quiet). */
   public override log(message = '', ...args: unknown[]): void {
-    if (!this.jsonEnabled()) writeOut(format(message, ...args) + '\n')
+    // The terminal safety net (render/escape.ts) over everything written for humans.
+    if (!this.jsonEnabled()) writeOut(escapeOutput(format(message, ...args)) + '\n')
   }
 
   /** Progress and warnings go to stderr, never stdout. */
   protected note(message: string): void {
-    process.stderr.write(message + '\n')
+    process.stderr.write(escapeOutput(message) + '\n')
   }
 
   protected override async catch(
@@ -103,13 +125,18 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       hint = 'this is a bug in flannelctl; run with DEBUG=1 for a stack trace and report it'
     }
     process.exitCode = exitCode
-    const message = oneLineMessage(err.message, code === 'USAGE')
+    // Our own errors may quote keys and values from etcd: kept whole (JSON escapes them), escaped on the terminal.
+    const message = err instanceof FlannelctlError ? err.message : oneLineMessage(err.message, code === 'USAGE')
     if (this.jsonEnabled()) {
       const details = err instanceof FlannelctlError && err.details !== undefined ? {details: err.details} : {}
-      writeOut(JSON.stringify({error: {code, message, exitCode, ...(hint ? {hint} : {}), ...details}}, null, 2) + '\n')
+      writeOut(
+        escapeJsonForTerminal(
+          JSON.stringify({error: {code, message, exitCode, ...(hint ? {hint} : {}), ...details}}, null, 2),
+        ) + '\n',
+      )
     } else {
-      process.stderr.write(`Error: ${message}\n`)
-      if (hint) process.stderr.write(`Hint: ${hint}\n`)
+      process.stderr.write(`Error: ${escapeTerminal(message)}\n`)
+      if (hint) process.stderr.write(`Hint: ${escapeTerminal(hint)}\n`)
     }
     if (process.env.DEBUG && err.stack) process.stderr.write(err.stack + '\n')
     return undefined

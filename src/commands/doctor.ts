@@ -67,6 +67,7 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
       renewMarginSeconds: parseDuration(f['renew-margin'], '--renew-margin') / 1000,
       local: f.local ? {subnetFile: f['subnet-file'], publicIP: f['public-ip'], iface: f.iface} : undefined,
       flanneldVersion: f['flanneld-version'],
+      hints: this.hintContext,
     })
     this.log(renderDoctor(result, this.color))
     // Findings are the answer, not a failure of the command: the result is printed either way, the exit code says.

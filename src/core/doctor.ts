@@ -36,6 +36,7 @@ import {
   type NetworkSnapshot,
 } from './leases.js'
 import {goKeyMatches, parseGoJson} from './gojson.js'
+import {andThen, etcdctl, flannelctl, type HintContext, NO_HINT_CONTEXT, type Suggestion} from './hints.js'
 import {decodeVxlanData} from './lease-value.js'
 import {type Keyspace, ownerUndoesReservation} from './reservation.js'
 
@@ -46,7 +47,10 @@ export interface Finding {
   readonly severity: Severity
   readonly subjects: string[]
   readonly message: string
+  /** Advice for humans; every command in it is one of `commands`, shell-quoted. */
   readonly hint: string
+  /** The suggested commands of the hint, each as argv and as its POSIX shell text. */
+  readonly commands?: Suggestion[]
 }
 
 /** The areas of the human report, each with a one-word verdict. */
@@ -90,6 +94,8 @@ export interface ClusterCheckInput {
   readonly renewMarginSeconds: number
   /** The etcd keyspace read (what flanneld does with a reservation depends on it); unknown means v3. */
   readonly api?: Keyspace
+  /** The connection flags to repeat in suggested commands. */
+  readonly hints?: HintContext
 }
 
 export interface ClusterContext {
@@ -193,13 +199,16 @@ export function clusterContext(snapshot: NetworkSnapshot): ClusterContext {
 function configChecks(input: ClusterCheckInput, ctx: ClusterContext): Finding[] {
   const out: Finding[] = []
   const key = input.layout.config
+  const h = input.hints ?? NO_HINT_CONTEXT
   if (!input.snapshot.config) {
+    const init = flannelctl(h, ['network', 'init', '--network', '10.5.0.0/16', '--dry-run'])
     out.push({
       id: 'config-missing',
       severity: 'error',
       subjects: [key],
       message: `no network config at ${key}: flanneld logs "flannel config not found in etcd store" and retries forever`,
-      hint: 'create it with: flannelctl network init --network 10.5.0.0/16 (a config written with ETCDCTL_API=2 is invisible to flanneld >= 0.18)',
+      hint: `create it (your Network in place of 10.5.0.0/16): ${init.shell}, then without --dry-run (a config written with ETCDCTL_API=2 is invisible to flanneld >= 0.18)`,
+      commands: [init],
     })
     return out
   }
@@ -228,16 +237,24 @@ function configChecks(input: ClusterCheckInput, ctx: ClusterContext): Finding[] 
   return out
 }
 
-function identityChecks(ctx: ClusterContext): Finding[] {
+/** `flannelctl leases release` for each subnet (all but the first when `keepFirst`). */
+function releaseEach(h: HintContext, leases: readonly Lease[], keepFirst: boolean): Suggestion[] {
+  return leases.slice(keepFirst ? 1 : 0).map((l) => flannelctl(h, ['leases', 'release', subnetOf(l), '--dry-run']))
+}
+
+function identityChecks(input: ClusterCheckInput, ctx: ClusterContext): Finding[] {
   const out: Finding[] = []
+  const h = input.hints ?? NO_HINT_CONTEXT
   for (const [ip, group] of groupBy(ctx.leases, (l) => l.attrs.publicIP)) {
     if (group.length < 2) continue
+    const release = releaseEach(h, group, true)
     out.push({
       id: 'duplicate-public-ip',
       severity: 'error',
       subjects: group.map(subnetOf),
       message: `${group.length} leases share PublicIP ${formatIPv4(ip)} (${group.map(subnetOf).join(', ')}): flanneld on each of those nodes reuses the first one, so two nodes run one subnet and traffic to them is black-holed`,
-      hint: "start each node's flanneld with --iface=<its own NIC> or --public-ip=<its own address>, then release the extra leases: flannelctl leases release SUBNET",
+      hint: `start each node's flanneld with --iface=<its own NIC> or --public-ip=<its own address>, then release the leases those nodes left behind (check first, then without --dry-run): ${andThen(...release)}`,
+      commands: release,
     })
   }
   for (const l of ctx.leases) {
@@ -280,24 +297,29 @@ function identityChecks(ctx: ClusterContext): Finding[] {
 
 function leaseChecks(input: ClusterCheckInput, ctx: ClusterContext): Finding[] {
   const out: Finding[] = []
+  const h = input.hints ?? NO_HINT_CONTEXT
   for (const g of overlappingGroups(ctx.leases)) {
+    const release = releaseEach(h, g, true)
     out.push({
       id: 'overlapping-leases',
       severity: 'error',
       subjects: g.map(subnetOf),
       message: `subnets overlap: ${g.map(node).join(', ')}; pods on those nodes get clashing addresses`,
-      hint: 'release all but one of them: flannelctl leases release SUBNET',
+      hint: `release all but one of them (check first, then without --dry-run): ${andThen(...release)}`,
+      commands: release,
     })
   }
   for (const l of ctx.leases) {
     if (isCanonical4(l.subnet) && (!l.ipv6Subnet || (l.ipv6Subnet.ip & mask6(l.ipv6Subnet.prefix)) === l.ipv6Subnet.ip))
       continue
+    const del = etcdctl(h, ['del'], [l.key])
     out.push({
       id: 'misaligned-lease',
       severity: 'error',
       subjects: [l.key],
       message: `${l.key}: the subnet has host bits set (${formatCidr4(l.subnet)}${l.ipv6Subnet ? `, ${formatCidr6(l.ipv6Subnet)}` : ''}), which flanneld never writes`,
-      hint: 'release it: flannelctl leases release ' + formatCidr4(l.subnet),
+      hint: del ? `delete the key: ${del.shell}` : 'delete the key with an etcd client (its name holds a NUL byte)',
+      ...(del ? {commands: [del]} : {}),
     })
   }
   if (ctx.config && ctx.effective) {
@@ -314,12 +336,18 @@ function leaseChecks(input: ClusterCheckInput, ctx: ClusterContext): Finding[] {
     }
   }
   for (const m of ctx.malformed) {
+    const get = etcdctl(h, ['get'], [m.key])
+    const del = etcdctl(h, ['del'], [m.key])
     out.push({
       id: 'malformed-lease',
       severity: 'error',
       subjects: [m.key],
       message: `${m.key} is ignored by flanneld (${m.error}), so its subnet can be handed out twice`,
-      hint: `inspect and delete it: etcdctl get ${m.key} && etcdctl del ${m.key}`,
+      hint:
+        get && del
+          ? `inspect and delete it: ${get.shell}, then ${del.shell}`
+          : 'inspect and delete it with an etcd client (the key holds a NUL byte, which no command line can pass)',
+      ...(get && del ? {commands: [get, del]} : {}),
     })
   }
   const eff = ctx.effective
@@ -391,12 +419,20 @@ function leaseChecks(input: ClusterCheckInput, ctx: ClusterContext): Finding[] {
       if (l.reserved) continue
       const ttl = input.ttls.get(l.leaseId)
       if (ttl === undefined || ttl >= input.renewMarginSeconds) continue
+      const stale = flannelctl(h, [
+        'leases',
+        'release',
+        '--stale',
+        ...(input.renewMarginSeconds === 3600 ? [] : ['--renew-margin', `${input.renewMarginSeconds}s`]),
+        '--dry-run',
+      ])
       out.push({
         id: 'missed-renewal',
         severity: 'warning',
         subjects: [subnetOf(l)],
         message: `${node(l)} has ${ttl < 0 ? 'an expired lease' : `${Math.max(0, ttl)} s left`}, below the ${Math.round(input.renewMarginSeconds / 60)} min renew margin: its flanneld did not renew, probably a dead node holding a slot`,
-        hint: 'free the slots of dead nodes: flannelctl leases release --stale',
+        hint: `free the slots of dead nodes (check first, then without --dry-run): ${stale.shell}`,
+        commands: [stale],
       })
     }
   }
@@ -405,15 +441,18 @@ function leaseChecks(input: ClusterCheckInput, ctx: ClusterContext): Finding[] {
     if (!l.reserved) continue
     const ip = formatIPv4(l.attrs.publicIP)
     if (isPreReservation(l)) {
+      const withdraw = flannelctl(h, ['leases', 'release', subnetOf(l), '--force', '--dry-run'])
       out.push({
         id: 'reservation',
         severity: 'info',
         subjects: [subnetOf(l)],
         message: `${node(l)} is pre-reserved for ${ip}, which has not joined (no BackendData yet): flanneld there reuses it by PublicIP when it starts${undoes ? ' and binds it to a 24h lease' : ''}; the other nodes program nothing for it until then`,
-        hint: `start flanneld on ${ip}; to withdraw it: flannelctl leases release ${subnetOf(l)} --force`,
+        hint: `start flanneld on ${ip}; to withdraw it: ${withdraw.shell}`,
+        commands: [withdraw],
       })
       continue
     }
+    const unreserve = flannelctl(h, ['leases', 'unreserve', subnetOf(l), '--dry-run'])
     out.push({
       id: 'reservation',
       severity: undoes ? 'warning' : 'info',
@@ -423,13 +462,14 @@ function leaseChecks(input: ClusterCheckInput, ctx: ClusterContext): Finding[] {
         : `${node(l)} is reserved (no TTL): flanneld ≤ v0.17 keeps it so, running or restarted`,
       hint: undoes
         ? `keep flanneld on ${ip} stopped for as long as the subnet must stay reserved; after it starts, the subnet is a 24h lease again`
-        : 'nothing to do; flannelctl leases unreserve turns it back into a lease',
+        : `nothing to do; to turn it back into a lease: ${unreserve.shell}`,
+      ...(undoes ? {} : {commands: [unreserve]}),
     })
   }
   return out
 }
 
-function capacityCheck(ctx: ClusterContext, configText: string): Finding[] {
+function capacityCheck(input: ClusterCheckInput, ctx: ClusterContext, configText: string): Finding[] {
   const e = ctx.effective?.ipv4
   if (!e || totalSubnets4(e) === 0) return []
   const cap = capacity(
@@ -438,13 +478,18 @@ function capacityCheck(ctx: ClusterContext, configText: string): Finding[] {
   )
   const severity = cap.free === 0 || cap.utilization >= 0.95 ? 'error' : cap.utilization >= 0.8 ? 'warning' : null
   if (severity === null) return []
-  let hint = "release dead nodes' leases: flannelctl leases release --stale"
+  const h = input.hints ?? NO_HINT_CONTEXT
+  const stale = flannelctl(h, ['leases', 'release', '--stale', '--dry-run'])
+  const commands = [stale]
+  let hint = `release dead nodes' leases: ${stale.shell}`
   // The smallest wider Network that network expand would accept.
   for (let p = e.network.prefix - 1; p >= 1; p--) {
     const to: Cidr4 = {ip: (e.network.ip & mask4(p)) >>> 0, prefix: p}
     try {
       planExpand({configText, to: formatCidr4(to), serviceCidrs: [], leases: ctx.leases})
-      hint = `widen the Network: flannelctl network expand --to ${formatCidr4(to)} --dry-run (keeps SubnetLen /${e.subnetLen}); or ${hint}`
+      const expand = flannelctl(h, ['network', 'expand', '--to', formatCidr4(to), '--dry-run'])
+      commands.unshift(expand)
+      hint = `widen the Network: ${expand.shell} (keeps SubnetLen /${e.subnetLen}); or ${hint}`
       break
     } catch (error) {
       if (!(error instanceof ExpandRefused)) throw error
@@ -457,6 +502,7 @@ function capacityCheck(ctx: ClusterContext, configText: string): Finding[] {
       subjects: [formatCidr4(e.network)],
       message: `${cap.used} of ${cap.total} subnets used (${(cap.utilization * 100).toFixed(1)}%), ${cap.free} free: new nodes fail with "out of subnets" once none is left`,
       hint,
+      commands,
     },
   ]
 }
@@ -480,8 +526,8 @@ export function clusterChecks(input: ClusterCheckInput): {findings: Finding[]; c
   const ctx = clusterContext(input.snapshot)
   const findings = [
     ...configChecks(input, ctx),
-    ...capacityCheck(ctx, input.snapshot.config?.value ?? ''),
-    ...identityChecks(ctx),
+    ...capacityCheck(input, ctx, input.snapshot.config?.value ?? ''),
+    ...identityChecks(input, ctx),
     ...leaseChecks(input, ctx),
     ...foreignKeys(input),
   ]

@@ -4,6 +4,7 @@ import type {ChalkInstance} from 'chalk'
 
 import {formatTtl} from '../core/duration.js'
 import type {LeasesResult} from '../services/leases.js'
+import {escapeTerminal as esc} from './escape.js'
 import {renderTable} from './table.js'
 
 export function renderLeases(r: LeasesResult, wide: boolean, c: ChalkInstance): string {
@@ -15,9 +16,15 @@ export function renderLeases(r: LeasesResult, wide: boolean, c: ChalkInstance): 
       : !r.ttlKnown || l.ttlSeconds === null
         ? 'unknown'
         : formatTtl(l.ttlSeconds)
-    const row = [l.subnet, l.publicIP, l.backendType || '-', l.vtepMAC ?? '-', ttl, l.expiresAt ?? '-']
+    const row = [l.subnet, l.publicIP, esc(l.backendType) || '-', esc(l.vtepMAC ?? '-'), ttl, l.expiresAt ?? '-']
     if (wide)
-      row.push(l.vni === null ? '-' : String(l.vni), l.ipv6Subnet ?? '-', l.publicIPv6 ?? '-', l.key, l.modRevision)
+      row.push(
+        l.vni === null ? '-' : String(l.vni),
+        l.ipv6Subnet ?? '-',
+        l.publicIPv6 ?? '-',
+        esc(l.key),
+        l.modRevision,
+      )
     return row
   })
   if (rows.length === 0) return `No leases under the subnets prefix (revision ${r.revision}).`
@@ -30,6 +37,6 @@ export function renderMalformed(r: LeasesResult): string | null {
   const lines = [
     `warning: ${r.malformed.length} key(s) under the subnets prefix are ignored by flanneld (their subnets can be handed out twice):`,
   ]
-  for (const m of r.malformed) lines.push(`  ${m.key}: ${m.error}`)
+  for (const m of r.malformed) lines.push(`  ${esc(m.key)}: ${esc(m.error)}`)
   return lines.join('\n')
 }

@@ -4,6 +4,7 @@ import type {ChalkInstance} from 'chalk'
 
 import {formatTtl} from '../core/duration.js'
 import type {MigrateResult} from '../services/migrate.js'
+import {escapeTerminal as esc} from './escape.js'
 import {renderTable} from './table.js'
 
 export function renderMigratePlan(r: MigrateResult, c: ChalkInstance): string {
@@ -33,7 +34,7 @@ export function renderMigratePlan(r: MigrateResult, c: ChalkInstance): string {
           : p.action === 'expired'
             ? 'past its expiration: not copied'
             : ''
-    return [paint(p.action), p.key, ttl, note]
+    return [paint(p.action), esc(p.key), ttl, note]
   })
   lines.push(renderTable(['ACTION', 'KEY', 'TTL', 'NOTE'], rows))
   const n = (a: string) => r.plan.filter((p) => p.action === a).length
@@ -48,7 +49,8 @@ export function renderMigratePlan(r: MigrateResult, c: ChalkInstance): string {
           : 'Conflicts (nothing is written unless --force, which keeps the v3 values):',
       ),
     )
-    for (const x of r.conflicts) lines.push(`  ${x.key}`, `    v2: ${x.v2Value}`, `    v3: ${x.v3Value ?? '(gone)'}`)
+    for (const x of r.conflicts)
+      lines.push(`  ${esc(x.key)}`, `    v2: ${esc(x.v2Value)}`, `    v3: ${esc(x.v3Value ?? '(gone)')}`)
   }
   return lines.join('\n')
 }
@@ -68,7 +70,8 @@ export function renderMigrateResult(r: MigrateResult, c: ChalkInstance): string 
     lines.push(
       c.red(`${late.length} key(s) appeared in v3 with a different value after the plan and were not written:`),
     )
-    for (const x of late) lines.push(`  ${x.key}`, `    v2: ${x.v2Value}`, `    v3: ${x.v3Value ?? '(gone)'}`)
+    for (const x of late)
+      lines.push(`  ${esc(x.key)}`, `    v2: ${esc(x.v2Value)}`, `    v3: ${esc(x.v3Value ?? '(gone)')}`)
   }
   const k = r.compared
   const what = k
@@ -79,10 +82,10 @@ export function renderMigrateResult(r: MigrateResult, c: ChalkInstance): string 
   } else {
     if (what) lines.push(what)
     lines.push(c.red(`verification failed: ${r.differences.length} difference(s) between the v2 and v3 keyspaces:`))
-    for (const d of r.differences) lines.push(`  ${d.key}: ${d.problem}`)
+    for (const d of r.differences) lines.push(`  ${esc(d.key)}: ${esc(d.problem)}`)
   }
-  for (const x of r.notes) lines.push(c.yellow(`note: ${x.key}: ${x.problem}`))
+  for (const x of r.notes) lines.push(c.yellow(`note: ${esc(x.key)}: ${esc(x.problem)}`))
   lines.push('Follow-ups:')
-  r.followUps.forEach((f, i) => lines.push(`  ${i + 1}. ${f}`))
+  r.followUps.forEach((f, i) => lines.push(`  ${i + 1}. ${esc(f)}`))
   return lines.join('\n')
 }

@@ -5,10 +5,11 @@ import type {ChalkInstance} from 'chalk'
 import {formatTtl} from '../core/duration.js'
 import type {ExpandResult} from '../services/expand.js'
 import type {ReleaseResult, ReleaseTarget, ReserveResult, UnreserveResult} from '../services/lease-mutations.js'
+import {escapeTerminal as esc} from './escape.js'
 import {renderTable} from './table.js'
 
 function pretty(v: unknown, raw: string): string[] {
-  return v === null ? [raw] : JSON.stringify(v, null, 2).split('\n')
+  return v === null ? [esc(raw)] : JSON.stringify(v, null, 2).split('\n').map(esc)
 }
 
 /** A line diff of two small JSON documents (LCS), `-` old and `+` new. */
@@ -36,7 +37,7 @@ export function renderExpandPlan(r: ExpandResult, c: ChalkInstance): string {
   const cap = (x: ExpandResult['capacity']['before']) => `${x.total} subnets (${x.used} used, ${x.free} free)`
   const lines = [
     c.bold(`Plan: widen ${r.previous.effective.network} to ${r.next.effective.network}`) +
-      ` (config ${r.key}${r.keyspace === 'v2' ? ` in etcd's v2 keyspace, modifiedIndex` : ', mod revision'} ${r.previous.modRevision})`,
+      ` (config ${esc(r.key)}${r.keyspace === 'v2' ? ` in etcd's v2 keyspace, modifiedIndex` : ', mod revision'} ${r.previous.modRevision})`,
     ...diffLines(pretty(r.previous.config, r.previous.raw), pretty(r.next.config, r.next.raw), c),
     `Capacity: ${cap(r.capacity.before)} -> ${cap(r.capacity.after)}`,
     `Leases checked: ${r.checkedLeases}, all stay compatible (SubnetLen /${r.next.effective.subnetLen} kept).`,
@@ -49,7 +50,7 @@ export function renderExpandPlan(r: ExpandResult, c: ChalkInstance): string {
     )
   }
   lines.push('Follow-ups, in order:')
-  r.followUps.forEach((f, i) => lines.push(`  ${i + 1}. ${f}`))
+  r.followUps.forEach((f, i) => lines.push(`  ${i + 1}. ${esc(f)}`))
   if (r.restartOrder.length > 0) {
     lines.push('Nodes to restart one at a time:')
     lines.push(
@@ -68,10 +69,10 @@ export function renderExpandResult(r: ExpandResult, c: ChalkInstance): string {
   if (r.dryRun) return 'dry run: nothing written'
   if (!r.applied) return 'not applied: nothing written'
   return (
-    c.green(`applied: ${r.key} now holds Network ${r.next.effective.network} (revision ${r.revision}).`) +
+    c.green(`applied: ${esc(r.key)} now holds Network ${r.next.effective.network} (revision ${r.revision}).`) +
     (r.keyspace === 'v2'
-      ? `\nThe v2 store keeps no history; to put the previous config back: ${r.recover}`
-      : `\nThe previous config was at mod revision ${r.previous.modRevision}; to see it: ${r.recover}`)
+      ? `\nThe v2 store keeps no history; to put the previous config back: ${esc(r.recover)}`
+      : `\nThe previous config was at mod revision ${r.previous.modRevision}; to see it: ${esc(r.recover)}`)
   )
 }
 
@@ -82,13 +83,13 @@ export function renderReserve(r: ReserveResult, c: ChalkInstance): string {
         ? `${r.subnet} (${r.publicIP}) is already reserved: nothing to do`
         : `not applied: nothing written`
     case 'dry-run':
-      return `dry run: would ${r.previousModRevision === null ? 'create' : 'reserve'} ${r.key} = ${r.value} with no ${r.keyspace === 'v2' ? 'TTL' : 'etcd lease'}`
+      return `dry run: would ${r.previousModRevision === null ? 'create' : 'reserve'} ${esc(r.key)} = ${esc(r.value)} with no ${r.keyspace === 'v2' ? 'TTL' : 'etcd lease'}`
     case 'reserved':
       return c.green(
-        `reserved ${r.subnet} (${r.publicIP}): ${r.key} has no ${r.keyspace === 'v2' ? 'TTL' : 'etcd lease'} now (${r.keyspace === 'v2' ? 'modifiedIndex' : 'revision'} ${r.revision}${r.watchedMs === null ? '' : `; still reserved after ${r.watchedMs / 1000}s`})`,
+        `reserved ${r.subnet} (${r.publicIP}): ${esc(r.key)} has no ${r.keyspace === 'v2' ? 'TTL' : 'etcd lease'} now (${r.keyspace === 'v2' ? 'modifiedIndex' : 'revision'} ${r.revision}${r.watchedMs === null ? '' : `; still reserved after ${r.watchedMs / 1000}s`})`,
       )
     case 'created':
-      return c.green(`created reservation ${r.key} = ${r.value} (revision ${r.revision})`)
+      return c.green(`created reservation ${esc(r.key)} = ${esc(r.value)} (revision ${r.revision})`)
   }
 }
 
@@ -100,8 +101,8 @@ export function renderUnreserve(r: UnreserveResult, c: ChalkInstance): string {
         : 'not applied: nothing written'
     case 'dry-run':
       return r.keyspace === 'v2'
-        ? `dry run: would give ${r.key} a TTL of ${formatTtl(r.ttlSeconds)}`
-        : `dry run: would bind ${r.key} to a new ${formatTtl(r.ttlSeconds)} etcd lease`
+        ? `dry run: would give ${esc(r.key)} a TTL of ${formatTtl(r.ttlSeconds)}`
+        : `dry run: would bind ${esc(r.key)} to a new ${formatTtl(r.ttlSeconds)} etcd lease`
     case 'unreserved':
       return c.green(
         `${r.subnet} now expires at ${r.expiresAt} unless its node renews it (${r.keyspace === 'v2' ? `v2 TTL, modifiedIndex ${r.revision}` : `etcd lease ${r.leaseId}, revision ${r.revision}`})`,
@@ -115,7 +116,7 @@ export function renderReleasePlan(targets: ReleaseTarget[]): string {
     t.subnet,
     t.publicIP,
     t.reserved ? 'reserved' : t.ttlSeconds === null ? 'unknown' : formatTtl(t.ttlSeconds),
-    t.key,
+    esc(t.key),
   ])
   return `Will delete ${targets.length} lease key(s):\n` + renderTable(['SUBNET', 'PUBLIC-IP', 'TTL', 'KEY'], rows)
 }

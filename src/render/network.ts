@@ -4,6 +4,7 @@ import type {ChalkInstance} from 'chalk'
 
 import type {Capacity} from '../core/leases.js'
 import type {EffectiveJson, InitResult, NetworkShowResult, ValidateResult} from '../services/network.js'
+import {escapeTerminal as esc} from './escape.js'
 
 function pct(u: number): string {
   return `${(u * 100).toFixed(1)}%`
@@ -38,23 +39,27 @@ export function renderCapacity(cap: Capacity): string {
 
 export function renderNetworkShow(r: NetworkShowResult, c: ChalkInstance): string {
   const lines = [
-    `Config:       ${r.key} (mod revision ${r.modRevision}, read at revision ${r.revision})`,
-    `Stored:       ${r.raw}`,
+    `Config:       ${esc(r.key)} (mod revision ${r.modRevision}, read at revision ${r.revision})`,
+    `Stored:       ${esc(r.raw)}`,
   ]
   if (!r.valid)
-    lines.push(c.red(`Invalid:      ${r.error}`) + ' (flanneld refuses this config and retries every second)')
+    lines.push(
+      c.red(`Invalid:      ${esc(r.error ?? '')}`) + ' (flanneld refuses this config and retries every second)',
+    )
   if (r.effective) lines.push(...renderEffective(r.effective, c))
   if (r.capacity) lines.push(renderCapacity(r.capacity))
   for (const f of r.findings)
-    lines.push((f.severity === 'error' ? c.red('error: ') : c.yellow('warning: ')) + f.message)
+    lines.push((f.severity === 'error' ? c.red('error: ') : c.yellow('warning: ')) + esc(f.message))
   return lines.join('\n')
 }
 
 export function renderValidate(r: ValidateResult, c: ChalkInstance): string {
-  const lines = [r.valid ? c.green('valid: flanneld accepts this config') : c.red('invalid: ' + r.errors.join('; '))]
+  const lines = [
+    r.valid ? c.green('valid: flanneld accepts this config') : c.red('invalid: ' + esc(r.errors.join('; '))),
+  ]
   if (r.effective) lines.push(...renderEffective(r.effective, c))
-  for (const f of r.findings) if (f.severity === 'error') lines.push(c.red('error: ') + f.message)
-  for (const w of r.warnings) lines.push(c.yellow('warning: ') + w)
+  for (const f of r.findings) if (f.severity === 'error') lines.push(c.red('error: ') + esc(f.message))
+  for (const w of r.warnings) lines.push(c.yellow('warning: ') + esc(w))
   return lines.join('\n')
 }
 
@@ -64,5 +69,5 @@ export function renderInit(r: InitResult, c: ChalkInstance): string {
     : r.dryRun
       ? `dry run: would create ${r.key} with`
       : `not applied: nothing written to ${r.key}; the config would have been`
-  return [head, r.raw, ...renderEffective(r.effective, c)].join('\n')
+  return [head, esc(r.raw), ...renderEffective(r.effective, c)].join('\n')
 }

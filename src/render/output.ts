@@ -92,13 +92,16 @@ export function writeOut(text: string): void {
   enqueue([text])
 }
 
-/** Writes `JSON.stringify(value, null, 2) + '\n'` to stdout, byte for byte, streamed in chunks. */
-export function writeJson(value: unknown): void {
+/**
+ * Writes `JSON.stringify(value, null, 2) + '\n'` to stdout, byte for byte, streamed in chunks; `map` rewrites each
+ * piece (the terminal escaping of render/escape.ts, which keeps the JSON value).
+ */
+export function writeJson(value: unknown, map: (piece: string) => string = (s) => s): void {
   ensureGuard()
   if (closed) return
   enqueue(
     (function* () {
-      yield* jsonPieces(value)
+      for (const piece of jsonPieces(value)) yield map(piece)
       yield '\n'
     })(),
   )

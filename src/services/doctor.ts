@@ -17,6 +17,7 @@ import {flanneldReadsV3, keyspaceChecks} from '../core/doctor-v2.js'
 import type {NetworkSnapshot} from '../core/leases.js'
 import {UsageError} from '../core/errors.js'
 import {formatIPv4} from '../core/ipv4.js'
+import type {HintContext} from '../core/hints.js'
 import {parseGoIPv4} from '../core/lease-value.js'
 import {nodeChecks, type NodeObservation} from '../core/node-checks.js'
 import {parseRelease} from '../core/release.js'
@@ -37,6 +38,8 @@ export interface DoctorOptions {
   local?: LocalOptions
   /** The flanneld version the nodes run, when known (keyspace checks); unknown means >= 0.18. */
   flanneldVersion?: string
+  /** The connection flags to repeat in suggested commands. */
+  hints?: HintContext
 }
 
 export interface DoctorResult {
@@ -141,6 +144,7 @@ export async function runDoctor(
     ttls,
     renewMarginSeconds: o.renewMarginSeconds,
     api: reader.api,
+    hints: o.hints,
   })
   const keyspaces = await readKeyspaces(reader, snapshot)
   let all = keyspaces.v3
