@@ -77,7 +77,7 @@ before(async () => {
     `{"PublicIP":"192.168.1.3","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:03","X":"${big}\\u001b[2J"}}`,
     86_400,
   )
-  await put(`${A}/subnets/10.5.4.0-24`, vxlanValue('192.168.1.4', '02:00:00:00:00:04'), 30) // missed renewal
+  await put(`${A}/subnets/10.5.4.0-24`, vxlanValue('192.168.1.4', '02:00:00:00:00:04'), 1800) // missed renewal (below the 60 min margin)
   // A value that is not JSON at all, with raw controls and a NUL.
   await put(`${A}/subnets/10.5.9.0-24`, `${ESC}]0;pwned\u0007 \u0000 ${ESC}[2J not json`)
   for (const k of HOSTILE_KEYS) await put(k, vxlanValue('192.168.1.99', '02:00:00:00:00:99'))
