@@ -3,7 +3,7 @@
  * then flanneld's FLANNELD_ETCD_<NAME>, then the default. Pure: the environment is passed in.
  */
 
-import {parseDuration} from '../core/duration.js'
+import {parseTimeout} from '../core/duration.js'
 import {UsageError} from '../core/errors.js'
 import type {ConnectionOptions} from '../store/etcd-store.js'
 import type {EtcdApi, SourceOptions} from '../store/source.js'
@@ -67,6 +67,13 @@ export function resolveConnection(flags: ConnectionFlags, env: Record<string, st
         'INVALID_ENDPOINTS',
       )
     }
+    const port = /:(\d+)\/?$/.exec(e)?.[1]
+    if (port !== undefined && (Number(port) < 1 || Number(port) > 65_535)) {
+      throw new UsageError(
+        `invalid endpoint "${e}" in --endpoints: port ${port} is out of range (1-65535)`,
+        'INVALID_ENDPOINTS',
+      )
+    }
   }
   const cert = get('cert')
   const key = get('key')
@@ -90,8 +97,8 @@ export function resolveConnection(flags: ConnectionFlags, env: Record<string, st
     key,
     user,
     password,
-    dialTimeoutMs: parseDuration(get('dial-timeout')!, '--dial-timeout'),
-    commandTimeoutMs: parseDuration(get('command-timeout')!, '--command-timeout'),
+    dialTimeoutMs: parseTimeout(get('dial-timeout')!, '--dial-timeout'),
+    commandTimeoutMs: parseTimeout(get('command-timeout')!, '--command-timeout'),
   }
 }
 

@@ -6,7 +6,7 @@ import {logger, realClock, realFiles} from '../agent/runtime.js'
 import {BaseCommand} from '../base/base-command.js'
 import {connectionFlags} from '../base/flags.js'
 import {resolveConnection} from '../base/connection.js'
-import {parseDuration} from '../core/duration.js'
+import {parseTimeout} from '../core/duration.js'
 import {UsageError} from '../core/errors.js'
 import {parseGoIPv4} from '../core/lease-value.js'
 
@@ -71,7 +71,7 @@ export default class AgentCommand extends BaseCommand<typeof AgentCommand> {
       if (publicIP === null)
         throw new UsageError(`invalid --public-ip "${f['public-ip']}": not an IPv4 address`, 'INVALID_IP')
     }
-    const resyncMs = parseDuration(f.resync, '--resync')
+    const resyncMs = parseTimeout(f.resync, '--resync')
     if (resyncMs < 100) throw new UsageError(`--resync ${f.resync} is too short (at least 100ms)`, 'INVALID_DURATION')
     const {EtcdStore} = await import('../store/etcd-store.js')
     const {agentStore} = await import('../store/agent-store.js')

@@ -1,6 +1,7 @@
 /** leases reserve / unreserve / release: TTL-0 reservations and deletions, each guarded on the revision it read. */
 
 import {resolveNetworkConfig} from '../core/config.js'
+import {MAX_LEASE_TTL_SECONDS} from '../core/duration.js'
 import {ConflictError, NotFoundError, UsageError} from '../core/errors.js'
 import {formatCidr4, formatIPv4, isCanonical4, overlaps4, parseCidr4, type Cidr4} from '../core/ipv4.js'
 import {decodeLeases, type Lease} from '../core/leases.js'
@@ -269,6 +270,11 @@ export async function unreserveLease(
   const sn = parseSubnetArg(subnet)
   if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1)
     throw new UsageError(`--ttl must be at least 1s`, 'INVALID_DURATION')
+  if (ttlSeconds > MAX_LEASE_TTL_SECONDS)
+    throw new UsageError(
+      `--ttl ${ttlSeconds}s is longer than etcd allows for a lease (at most ${MAX_LEASE_TTL_SECONDS}s, about 285 years)`,
+      'INVALID_DURATION',
+    )
   const snap = await store.readNetwork()
   const lease = findBySubnet(decodeLeases(snap.subnets).leases, sn)
   if (!lease) throw new NotFoundError(`no lease for ${formatCidr4(sn)}`, 'LEASE_NOT_FOUND')

@@ -4,22 +4,29 @@
  * once (exit 69 for unreachable, TLS or auth failures).
  */
 
-import {ExponentialBackoff, type IBackoff} from 'cockatiel'
+import {ExponentialBackoff, handleWhen, type IBackoff, isBrokenCircuitError, noop, retry} from 'cockatiel'
 
 import {
   EtcdAuthenticationFailedError,
+  EtcdError,
+  EtcdLeaseInvalidError,
   EtcdPermissionDeniedError,
   Etcd3,
   GRPCDeadlineExceededError,
+  GRPCGenericError,
+  GRPCOutOfRangeError,
   GRPCUnavailableError,
   type IKeyValue,
+  isRecoverableError,
   type IOptions,
 } from 'etcd3'
 
-import {FlannelctlError, UnavailableError} from '../core/errors.js'
+import {FlannelctlError, UnavailableError, UsageError} from '../core/errors.js'
+import {MAX_LEASE_TTL_SECONDS} from '../core/duration.js'
 import {type KeyLayout, keyLayout} from '../core/keys.js'
 import {classifyKeys, type NetworkSnapshot, type RawKV} from '../core/leases.js'
 import {alreadyExists, casLost} from './conflicts.js'
+import {notEtcd, TLS_FAILURE, tlsFailed, unreachable} from './failures.js'
 import {normaliseEndpoint, readPem} from './endpoints.js'
 import {collectGarbage} from './heap.js'
 import type {DeleteOutcome, FlannelStore, GuardedKey, LostGuard, Progress, WriteOptions, WriteResult} from './port.js'
@@ -77,6 +84,17 @@ export class EtcdStore implements FlannelStore {
       // Watch reconnects back off from 100 ms to at most 2 s (the client's default goes up to 30 s). The option is
       // typed as a backoff but used as a factory: the cast is the library's documented workaround.
       faultHandling: {
+        // No circuit breaker per host: etcd3's default opens for 5 s after three failures and then fails every call
+        // at once with BrokenCircuitError, under our own --dial-timeout/--command-timeout deadlines and the agent's
+        // backoff (which already decide when to give up and when to try again). What a host does is what we report.
+        host: () => noop,
+        // One attempt per endpoint: a call that finds an endpoint unavailable goes on to the next one (etcd3 picks a
+        // new host for every retry), immediately, within the call's deadline; with one endpoint there is no retry.
+        // etcd3's default is three attempts on whichever hosts, stacked under our deadlines.
+        global:
+          this.endpoints.length > 1
+            ? retry(handleWhen(isRecoverableError), {maxAttempts: this.endpoints.length - 1})
+            : noop,
         watchBackoff: new ExponentialBackoff({initialDelay: 100, maxDelay: 2000}) as unknown as IBackoff<unknown>,
       },
       grpcOptions: {
@@ -192,6 +210,8 @@ export class EtcdStore implements FlannelStore {
     // grpc-js buries the cause: "14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED ..."
     const cause = /Last error: (?:Error: )?(.*?)\.?(?: Resolution note:.*)?$/.exec(msg)
     if (cause?.[1]) msg = cause[1]
+    // and stamps some errors with the time: "Protocol error (2026-12-01T21:12:21.973Z)".
+    msg = msg.replace(/ \(\d{4}-\d\d-\d\dT[\d:.]+Z\)/g, '')
     if (e instanceof EtcdAuthenticationFailedError) {
       return new UnavailableError(
         `etcd at ${where} rejected user "${this.opts.user}": authentication failed`,
@@ -220,26 +240,32 @@ export class EtcdStore implements FlannelStore {
         'ETCD_AUTH_REQUIRED',
       )
     }
-    if (/SSL|TLS|certificate|handshake|self.signed|unable to verify|wrong version number/i.test(msg)) {
-      const which = [this.opts.cacert && `--cacert ${this.opts.cacert}`, this.opts.cert && `--cert ${this.opts.cert}`]
-        .filter(Boolean)
-        .join(', ')
-      return new UnavailableError(
-        `TLS handshake with etcd at ${where} failed${which ? ` (using ${which})` : ''}: ${msg}`,
-        'ETCD_TLS_FAILED',
-        'check that --cacert signed the server certificate and that the server trusts --cert',
+    if (e instanceof GRPCOutOfRangeError && /too large lease TTL/i.test(msg)) {
+      return new UsageError(
+        `etcd refused ${what}: the lease TTL is larger than etcd allows (${MAX_LEASE_TTL_SECONDS}s)`,
+        'INVALID_TTL',
       )
     }
+    if (this.endpoints.some((x) => x.startsWith('https://')) && TLS_FAILURE.test(msg))
+      return tlsFailed(where, this.opts, msg)
+    // grpc-js: an HTTP/1 server (or anything that is not HTTP/2) on the port gives "Protocol error"; an HTTP/2 server
+    // that is not gRPC gives "Received HTTP status code ..." or a bad content-type.
+    if (/^Protocol error|Received HTTP status code|content-type|malformed|RST_STREAM with code 1\b/i.test(msg))
+      return notEtcd(where, msg)
     if (
       e instanceof GRPCUnavailableError ||
       e instanceof GRPCDeadlineExceededError ||
-      /UNAVAILABLE|DEADLINE|No connection established|ECONNREFUSED/i.test(msg)
-    ) {
-      return new UnavailableError(
-        `etcd unreachable at ${where}: ${msg}`,
-        'ETCD_UNAVAILABLE',
-        'check --endpoints (or ETCDCTL_ENDPOINTS / FLANNELD_ETCD_ENDPOINTS)',
+      isBrokenCircuitError(e) ||
+      /UNAVAILABLE|DEADLINE|No connection established|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN/i.test(
+        msg,
       )
+    ) {
+      return unreachable(where, msg)
+    }
+    // Anything else etcd or its client raised (resource exhausted, a lease gone, an internal error) is the cluster's
+    // answer, not a flaw in flannelctl: exit 69 with etcd's words. Only an error from elsewhere is reported as a bug.
+    if (e instanceof GRPCGenericError || e instanceof EtcdError || e instanceof EtcdLeaseInvalidError) {
+      return new UnavailableError(`etcd at ${where} failed ${what}: ${msg}`, 'ETCD_ERROR')
     }
     return e instanceof Error ? e : new Error(msg)
   }

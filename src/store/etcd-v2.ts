@@ -41,6 +41,7 @@ import {
 import type {ConnectionOptions} from './etcd-store.js'
 import type {DeleteOutcome, FlannelStore, GuardedKey, WriteOptions, WriteResult} from './port.js'
 import {normaliseEndpoint, readPem} from './endpoints.js'
+import {TLS_FAILURE, tlsFailed, unreachable} from './failures.js'
 
 interface HttpAnswer {
   status: number
@@ -71,8 +72,6 @@ function describeNow(kv: RawKV | null): string {
 const DELETE_CONCURRENCY = 8
 /** The prefix of synthetic v2 lease IDs (`v2:<key>`, see core/v2-keyspace.ts). */
 const V2_LEASE_PREFIX = v2LeaseId('')
-
-const TLS_ERROR = /SSL|TLS|CERT|certificate|handshake|self.signed|unable to verify|wrong version number|EPROTO|alert/i
 
 export class EtcdV2Store implements FlannelStore {
   readonly layout: KeyLayout
@@ -442,21 +441,8 @@ export class EtcdV2Store implements FlannelStore {
 
   private transportFailure(last: TransportError | undefined, timeoutMs: number): FlannelctlError {
     const msg = last?.message ?? `no answer within ${timeoutMs} ms`
-    if (last?.tls && TLS_ERROR.test(msg)) {
-      const which = [this.opts.cacert && `--cacert ${this.opts.cacert}`, this.opts.cert && `--cert ${this.opts.cert}`]
-        .filter(Boolean)
-        .join(', ')
-      return new UnavailableError(
-        `TLS handshake with etcd at ${this.where} failed${which ? ` (using ${which})` : ''}: ${msg}`,
-        'ETCD_TLS_FAILED',
-        'check that --cacert signed the server certificate and that the server trusts --cert',
-      )
-    }
-    return new UnavailableError(
-      `etcd unreachable at ${this.where} (v2 API): ${msg}`,
-      'ETCD_UNAVAILABLE',
-      'check --endpoints (or ETCDCTL_ENDPOINTS / FLANNELD_ETCD_ENDPOINTS)',
-    )
+    if (last?.tls && TLS_FAILURE.test(msg)) return tlsFailed(this.where, this.opts, msg)
+    return unreachable(this.where, msg, 'v2')
   }
 
   private httpFailure(
