@@ -8,6 +8,7 @@ import type {Finding} from './doctor.js'
 import type {KeyLayout} from './keys.js'
 import type {NetworkSnapshot} from './leases.js'
 import {sameLease, v2DeleteCommand} from './migrate.js'
+import {shellWord, toV2Key} from './v2-keyspace.js'
 
 /** The IDs of these checks (all in the Datastore area). */
 /** @public (doctor --only/--skip validate against it) */
@@ -119,4 +120,48 @@ export function keyspaceChecks(input: KeyspaceCheckInput): Finding[] {
     })
   }
   return out
+}
+
+export interface V2FindingContext {
+  /** `ETCDCTL_API=2 etcdctl` connection flags (EtcdV2Store.etcdctlFlags), '' for the defaults. */
+  readonly etcdctlFlags: string
+  /** The flanneld version the nodes run, when known; a cluster read from v2 runs <= 0.17 unless told otherwise. */
+  readonly flanneldVersion?: string | null
+}
+
+/** Commands of flannelctl that act on a keyspace: in a v2 finding's hint they get `--etcd-api v2`. */
+const KEYSPACE_COMMAND = /flannelctl (?:leases (?:release|reserve|unreserve)|network (?:init|expand))(?: [^ ()]+)*/g
+
+/**
+ * The cluster findings of a snapshot of etcd's v2 keyspace, with hints that act on that keyspace: flannelctl commands
+ * carry `--etcd-api v2`, etcdctl commands are v2 ones (`ETCDCTL_API=2 etcdctl ... rm`, never a v3 `etcdctl del`, which
+ * deletes nothing there and prints 0). A malformed lease also says what it does to flanneld <= 0.17: its watch of
+ * the subnets directory (watchSubnets -> parseSubnetWatchResponse) fails on that event and retries it every second,
+ * so leases added afterwards get no route, until flanneld restarts, even after the key is deleted.
+ */
+export function v2Findings(findings: readonly Finding[], ctx: V2FindingContext): Finding[] {
+  const cmd = `ETCDCTL_API=2 etcdctl${ctx.etcdctlFlags ? ' ' + ctx.etcdctlFlags : ''}`
+  const version = ctx.flanneldVersion ?? null
+  const legacyReaders = version === null || flanneldReadsV3(version) !== true
+  return findings.map((f) => {
+    if (f.id === 'malformed-lease') {
+      const key = shellWord(toV2Key(f.subjects[0] ?? ''))
+      const rm = `${cmd} get ${key} && ${cmd} rm ${key}`
+      return {
+        ...f,
+        message: legacyReaders
+          ? `${f.message}. Worse for flanneld <= 0.17 (which reads this v2 keyspace): if the key was written while flanneld ran, every node's lease watch fails on it and retries it every second, so leases added afterwards get no route, until flanneld is restarted, even after the key is deleted`
+          : f.message,
+        hint: legacyReaders
+          ? `delete it in the v2 keyspace, then restart flanneld on every node (one at a time): ${rm}`
+          : `inspect and delete it in the v2 keyspace: ${rm}`,
+      }
+    }
+    let hint = f.hint.replace(KEYSPACE_COMMAND, (c) => `${c} --etcd-api v2`)
+    hint = hint.replace(
+      '(etcdctl get --rev)',
+      `(etcd's v2 store keeps no history: put the previous value back with ${cmd} set KEY VALUE)`,
+    )
+    return hint === f.hint ? f : {...f, hint}
+  })
 }

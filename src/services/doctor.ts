@@ -13,7 +13,7 @@ import {
   type Severity,
   summarize,
 } from '../core/doctor.js'
-import {flanneldReadsV3, keyspaceChecks} from '../core/doctor-v2.js'
+import {flanneldReadsV3, keyspaceChecks, v2Findings} from '../core/doctor-v2.js'
 import type {NetworkSnapshot} from '../core/leases.js'
 import {UsageError} from '../core/errors.js'
 import {formatIPv4} from '../core/ipv4.js'
@@ -117,14 +117,26 @@ export function checkDoctorOptions(o: Pick<DoctorOptions, 'flanneldVersion'>): v
 async function readKeyspaces(
   reader: NetworkReader,
   snapshot: NetworkSnapshot,
-): Promise<{v3: NetworkSnapshot | null; v2: NetworkSnapshot | null; read: Array<'v2' | 'v3'>}> {
+): Promise<{
+  v3: NetworkSnapshot | null
+  v2: NetworkSnapshot | null
+  v2Reader: NetworkReader | null
+  read: Array<'v2' | 'v3'>
+}> {
   const own = reader.api
-  if (own === undefined) return {v3: null, v2: null, read: []}
+  if (own === undefined) return {v3: null, v2: null, v2Reader: null, read: []}
   const other = reader.otherKeyspace ? await reader.otherKeyspace() : null
   const otherSnap = other ? await other.readNetwork().catch(() => null) : null
   const read: Array<'v2' | 'v3'> = otherSnap ? [own, own === 'v3' ? 'v2' : 'v3'] : [own]
-  if (own === 'v3') return {v3: snapshot, v2: otherSnap, read}
-  return {v3: otherSnap, v2: snapshot, read}
+  if (own === 'v3') return {v3: snapshot, v2: otherSnap, v2Reader: otherSnap ? other : null, read}
+  return {v3: otherSnap, v2: snapshot, v2Reader: reader, read}
+}
+
+/** What keyspaceChecks needs to know of the v2 reader: remaining TTLs, printed-command flags, read coverage. */
+async function v2Context(r: NetworkReader | null, v2: NetworkSnapshot | null) {
+  if (!r || !v2) return {}
+  const ttls = await r.leaseTtls(v2.subnets.map((kv) => kv.lease)).catch(() => null)
+  return {v2Ttls: ttls, etcdctlV2Flags: r.v2EtcdctlFlags?.() ?? '', v2SawWholePrefix: r.v2SawWholePrefix?.() ?? true}
 }
 
 /** How doctor --local looks at this node; tests pass a fixed observation. */
@@ -138,7 +150,7 @@ export async function runDoctor(
   const snapshot = await reader.readNetwork()
   const subnetLeaseIds = snapshot.subnets.map((kv) => kv.lease)
   const ttls = await reader.leaseTtls(subnetLeaseIds)
-  const {findings: cluster, context} = clusterChecks({
+  const checked = clusterChecks({
     layout: reader.layout,
     snapshot,
     ttls,
@@ -146,6 +158,15 @@ export async function runDoctor(
     api: reader.api,
     hints: o.hints,
   })
+  const context = checked.context
+  // Findings about etcd's v2 keyspace get hints that act on it (v2 commands), never v3 ones that do nothing there.
+  const cluster =
+    reader.api === 'v2'
+      ? v2Findings(checked.findings, {
+          etcdctlFlags: reader.v2EtcdctlFlags?.() ?? '',
+          flanneldVersion: o.flanneldVersion,
+        })
+      : checked.findings
   const keyspaces = await readKeyspaces(reader, snapshot)
   let all = keyspaces.v3
     ? [
@@ -155,6 +176,7 @@ export async function runDoctor(
           v3: keyspaces.v3,
           v2: keyspaces.v2,
           flanneldVersion: o.flanneldVersion,
+          ...(await v2Context(keyspaces.v2Reader, keyspaces.v2)),
         }),
       ]
     : cluster

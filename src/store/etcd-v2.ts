@@ -30,6 +30,7 @@ import {
   flattenV2,
   parseV2Error,
   parseV2Node,
+  shellWord,
   toV2Key,
   V2_COMPARE_FAILED,
   V2_KEY_EXISTS,
@@ -133,11 +134,11 @@ export class EtcdV2Store implements FlannelStore {
    */
   etcdctlFlags(): string {
     const flags: string[] = []
-    if (this.where !== 'http://127.0.0.1:2379') flags.push(`--endpoints ${this.where}`)
-    if (this.opts.cacert) flags.push(`--ca-file ${this.opts.cacert}`)
-    if (this.opts.cert) flags.push(`--cert-file ${this.opts.cert}`)
-    if (this.opts.key) flags.push(`--key-file ${this.opts.key}`)
-    if (this.opts.user) flags.push(`--username ${this.opts.user}`)
+    if (this.where !== 'http://127.0.0.1:2379') flags.push(`--endpoints ${shellWord(this.where)}`)
+    if (this.opts.cacert) flags.push(`--ca-file ${shellWord(this.opts.cacert)}`)
+    if (this.opts.cert) flags.push(`--cert-file ${shellWord(this.opts.cert)}`)
+    if (this.opts.key) flags.push(`--key-file ${shellWord(this.opts.key)}`)
+    if (this.opts.user) flags.push(`--username ${shellWord(this.opts.user)}`)
     return flags.join(' ')
   }
 

@@ -34,6 +34,10 @@ export interface NetworkReader {
    * checks; null when it does not answer. Absent for snapshots and with an explicit --etcd-api v3.
    */
   readonly otherKeyspace?: () => Promise<NetworkReader | null>
+  /** v2 readers: the `ETCDCTL_API=2 etcdctl` connection flags for printed commands. */
+  readonly v2EtcdctlFlags?: () => string
+  /** v2 readers: false when the last read saw only the config and the subnets directory (v2 auth allowed no more). */
+  readonly v2SawWholePrefix?: () => boolean
 }
 
 /** What a successful write did. */

@@ -32,6 +32,8 @@ export function v2Reader(store: EtcdV2Store): NetworkReader {
     leaseTtls: (ids) => store.leaseTtls(ids),
     close: () => store.close(),
     api: 'v2',
+    v2EtcdctlFlags: () => store.etcdctlFlags(),
+    v2SawWholePrefix: () => store.sawWholePrefix,
   }
 }
 

@@ -96,6 +96,8 @@ function lazyReader(connection: ConnectionOptions, open: () => Promise<NetworkRe
       const r = await get()
       return r.otherKeyspace ? r.otherKeyspace() : null
     },
+    v2EtcdctlFlags: () => opened?.v2EtcdctlFlags?.() ?? '',
+    v2SawWholePrefix: () => opened?.v2SawWholePrefix?.() ?? true,
     close: () => {
       closed = true
       opened?.close()
