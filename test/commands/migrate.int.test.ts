@@ -388,7 +388,10 @@ describe('migrate v2-to-v3', () => {
       away.message,
       /v3 already holds the same config and every live lease .*: the migration is done, do not run it again/,
     )
-    assert.match(away.hint, /ETCDCTL_API=2 etcdctl --endpoints http:\/\/127\.0\.0\.1:\d+ rm --recursive \/coreos\.com\/network$/)
+    assert.match(
+      away.hint,
+      /ETCDCTL_API=2 etcdctl --endpoints http:\/\/127\.0\.0\.1:\d+ rm --recursive \/coreos\.com\/network$/,
+    )
   })
 
   test('a second run writes nothing', async () => {
