@@ -136,7 +136,7 @@ describe('leases reserve / unreserve / release on v2', () => {
     assert.equal(r.code, 0, show(r))
     const res = json<{action: string; keyspace: string; revision: string; note: string}>(r)
     assert.deepEqual([res.action, res.keyspace], ['reserved', 'v2'])
-    assert.match(res.note, /flanneld ≤ v0\.17 keeps this key without a TTL/)
+    assert.match(res.note, /flanneld ≤ v0\.17 \(etcd v2\) keeps a reservation/)
     const after = (await v2Nodes()).get(key)!
     assert.equal(after.value, before.value)
     assert.equal(after.ttl, undefined)
