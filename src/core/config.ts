@@ -205,6 +205,80 @@ export function parseVxlanSettings(backendRaw: string | null): Decoded<VxlanSett
   }
 }
 
+/**
+ * The other backends' RegisterNetwork decodes Backend into an anonymous struct (flannel v0.28.9), and ipsec and
+ * wireguard then check a value: the error flanneld stops with, or null. (wireguard's PSK is parsed later, after its
+ * key file is read, and is not checked here.)
+ */
+const OTHER_BACKENDS: Record<string, {prefix: string; goType: string; fields: GoField[]}> = {
+  ipip: {
+    prefix: 'error decoding IPIP backend config',
+    goType: 'struct { DirectRouting bool }',
+    fields: [{name: 'DirectRouting', type: {kind: 'bool'}}],
+  },
+  udp: {
+    prefix: 'error decoding UDP backend config',
+    goType: 'struct { Port int }',
+    fields: [{name: 'Port', type: {kind: 'int', bits: 64, goType: 'int'}}],
+  },
+  ipsec: {
+    prefix: 'error decoding IPSEC backend config',
+    goType: 'struct { UDPEncap bool; ESPProposal string; PSK string }',
+    fields: [
+      {name: 'UDPEncap', type: {kind: 'bool'}},
+      {name: 'ESPProposal', type: {kind: 'string'}},
+      {name: 'PSK', type: {kind: 'string'}},
+    ],
+  },
+  extension: {
+    prefix: 'error decoding backend config',
+    goType:
+      'struct { PreStartupCommand string; PostStartupCommand string; SubnetAddCommand string; SubnetRemoveCommand string }',
+    fields: ['PreStartupCommand', 'PostStartupCommand', 'SubnetAddCommand', 'SubnetRemoveCommand'].map((name) => ({
+      name,
+      type: {kind: 'string'},
+    })),
+  },
+  'tencent-vpc': {
+    prefix: 'error decoding VPC backend config',
+    goType: 'struct { AccessKeyID string; AccessKeySecret string }',
+    fields: [
+      {name: 'AccessKeyID', type: {kind: 'string'}},
+      {name: 'AccessKeySecret', type: {kind: 'string'}},
+    ],
+  },
+  wireguard: {
+    prefix: 'error decoding backend config',
+    goType:
+      'struct { ListenPort int; ListenPortV6 int; MTU int; PSK string; PersistentKeepaliveInterval time.Duration; Mode wireguard.Mode }',
+    fields: [
+      {name: 'ListenPort', type: {kind: 'int', bits: 64, goType: 'int'}},
+      {name: 'ListenPortV6', type: {kind: 'int', bits: 64, goType: 'int'}},
+      {name: 'MTU', type: {kind: 'int', bits: 64, goType: 'int'}},
+      {name: 'PSK', type: {kind: 'string'}},
+      {name: 'PersistentKeepaliveInterval', type: {kind: 'int', bits: 64, goType: 'time.Duration'}},
+      {name: 'Mode', type: {kind: 'string', goType: 'wireguard.Mode'}},
+    ],
+  },
+}
+
+const WIREGUARD_MODES = ['separate', 'auto', 'ipv4', 'ipv6']
+
+function backendConfigError(backendType: string, raw: string | null): string | null {
+  const b = OTHER_BACKENDS[backendType]
+  if (!b) return null
+  const t: Record<string, unknown> = {PSK: '', Mode: 'separate'}
+  if (raw !== null && raw !== '') {
+    const err = goUnmarshalStruct(parseGoJson(raw), b.goType, '', b.fields, t)
+    if (err !== null) return `${b.prefix}: ${err}`
+  }
+  // len(cfg.PSK) counts UTF-8 bytes.
+  if (backendType === 'ipsec' && new TextEncoder().encode(t.PSK as string).length < 96)
+    return 'config error, password is too short'
+  if (backendType === 'wireguard' && !WIREGUARD_MODES.includes(t.Mode as string)) return 'no valid Mode configured'
+  return null
+}
+
 function checkIPv4(cfg: NetworkConfig, defaulted: string[]): EffectiveIPv4 {
   const n = cfg.network
   if (!n || (n.ip === 0 && n.prefix === 0))
@@ -295,6 +369,9 @@ export function checkNetworkConfig(cfg: NetworkConfig): Decoded<EffectiveConfig>
     const v = parseVxlanSettings(cfg.backendRaw)
     if (!v.ok) return v
     vxlan = v.value
+  } else {
+    const e = backendConfigError(backendType, cfg.backendRaw)
+    if (e !== null) return {ok: false, error: e}
   }
   return {ok: true, value: {ipv4, ipv6, backendType, vxlan, enableNFTables: cfg.enableNFTables, defaulted}}
 }

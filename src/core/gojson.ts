@@ -539,7 +539,8 @@ export class GoUnmarshalerError extends Error {}
 
 export type GoFieldType =
   | {kind: 'bool'}
-  | {kind: 'string'}
+  /** `goType` for a named string type (wireguard.Mode), as Go prints it in type errors. */
+  | {kind: 'string'; goType?: string}
   /** Go integer types; `goType` as Go prints it (uint, uint32, int). */
   | {kind: 'uint' | 'int'; bits: number; goType: string}
   /** json.RawMessage: the raw text (also for null). */
@@ -631,7 +632,7 @@ export function goUnmarshalStruct(
         break
       case 'string':
         if (v.kind === 'string') target[f.name] = v.value
-        else if (v.kind !== 'null') saved ??= typeError(v.kind, structName, f.name, 'string')
+        else if (v.kind !== 'null') saved ??= typeError(v.kind, structName, f.name, t.goType ?? 'string')
         break
       case 'uint':
       case 'int': {
