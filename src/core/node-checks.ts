@@ -155,6 +155,11 @@ function sameSubnet(a: Cidr4, b: Cidr4): boolean {
   return a.ip === b.ip && a.prefix === b.prefix
 }
 
+/** The release range the node's masquerade rule set shows, if any (what nodeChecks infers without --flanneld-version). */
+export function inferNodeRelease(obs: NodeObservation, ctx: ClusterContext): NodeRelease | null {
+  return masqChecks(obs, ctx, envChecks(obs, ctx, []), null, [])
+}
+
 /**
  * The node checks; `ctx` comes from the cluster checks of the same run. `release` is the node's flanneld release
  * (--flanneld-version); without it the release is inferred from the masquerade rule set where there is one, and

@@ -19,8 +19,8 @@ import {UsageError} from '../core/errors.js'
 import {formatIPv4} from '../core/ipv4.js'
 import type {HintContext} from '../core/hints.js'
 import {parseGoIPv4} from '../core/lease-value.js'
-import {nodeChecks, type NodeObservation} from '../core/node-checks.js'
-import {parseRelease} from '../core/release.js'
+import {inferNodeRelease, nodeChecks, type NodeObservation} from '../core/node-checks.js'
+import {formatRelease, parseRelease} from '../core/release.js'
 import {deviceName} from '../core/vxlan.js'
 import type {NetworkReader} from '../store/port.js'
 
@@ -168,25 +168,31 @@ export async function runDoctor(
         })
       : checked.findings
   const keyspaces = await readKeyspaces(reader, snapshot)
-  let all = keyspaces.v3
-    ? [
-        ...cluster,
-        ...keyspaceChecks({
-          layout: reader.layout,
-          v3: keyspaces.v3,
-          v2: keyspaces.v2,
-          flanneldVersion: o.flanneldVersion,
-          ...(await v2Context(keyspaces.v2Reader, keyspaces.v2)),
-        }),
-      ]
-    : cluster
   let node: string | null = null
+  let nodeFindings: Finding[] = []
+  // Without --flanneld-version, the node's rule set may tell its release (an old one changes the keyspace verdict).
+  let version = o.flanneldVersion
   if (o.local) {
     const obs = await observe(o.local, context.effective?.vxlan?.vni ?? null)
     node = `${obs.publicIP === null ? 'unknown' : formatIPv4(obs.publicIP)} (${obs.publicIPSource})`
     const release = o.flanneldVersion === undefined ? null : parseRelease(o.flanneldVersion)
-    all = [...all, ...nodeChecks(obs, context, release)]
+    nodeFindings = nodeChecks(obs, context, release)
+    const inferred = release ? null : inferNodeRelease(obs, context)
+    if (inferred?.kind === 'range' && inferred.range.to) version = formatRelease(inferred.range.to)
   }
+  const all = [
+    ...cluster,
+    ...(keyspaces.v3
+      ? keyspaceChecks({
+          layout: reader.layout,
+          v3: keyspaces.v3,
+          v2: keyspaces.v2,
+          flanneldVersion: version,
+          ...(await v2Context(keyspaces.v2Reader, keyspaces.v2)),
+        })
+      : []),
+    ...nodeFindings,
+  ]
   const findings = selectFindings(all, o.only, o.skip)
   const summary = summarize(findings)
   const areas = areaVerdicts(findings, o.local ? AREAS : AREAS.filter((a) => a !== 'Node'))

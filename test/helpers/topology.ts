@@ -203,11 +203,20 @@ export class Topology {
    * etcd in its own namespace on br0 at 198.18.0.100, with `config` as the network config. With `tls`, clients must
    * present a certificate (flanneld v0.20 talks to etcd only that way); etcdArgs() gives flannelctl the files.
    */
-  async startEtcd(config: string, o: {tls?: boolean} = {}): Promise<void> {
+  async startEtcd(config: string, o: {tls?: boolean; v2?: boolean} = {}): Promise<void> {
     this.etcdNs = this.track(createNetns('etcd'))
     this.plug(this.etcdNs, ETCD_IP, 'uetcd')
-    this.etcd = await startEtcd({netns: this.etcdNs.name, host: ETCD_IP, tls: o.tls})
-    await putKey(this.etcd, `${PREFIX}/config`, config)
+    this.etcd = await startEtcd({netns: this.etcdNs.name, host: ETCD_IP, tls: o.tls, enableV2: o.v2})
+    if (!o.v2) {
+      await putKey(this.etcd, `${PREFIX}/config`, config)
+      return
+    }
+    // The v2 keyspace (flanneld <= v0.17), written over the v2 HTTP API from inside etcd's namespace.
+    const r = await sh('ip', [
+      ...['netns', 'exec', this.etcdNs.name, 'curl', '-sf', '-m', '5', '-X', 'PUT'],
+      ...[`${this.etcd.endpoint}/v2/keys${PREFIX}/config`, '--data-urlencode', `value=${config}`],
+    ])
+    if (r.code !== 0) throw new Error(`v2 config put failed: ${r.stderr}${r.stdout}`)
   }
 
   /** flannelctl's connection flags for this etcd. */
