@@ -3,7 +3,7 @@
 import {createServer, type Server} from 'node:http'
 
 import {EnvironmentError, UsageError} from '../core/errors.js'
-import type {AgentStatus} from './agent.js'
+import type {AgentStatus} from './status.js'
 
 export function parseListenAddress(s: string): {host: string; port: number} {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(s)

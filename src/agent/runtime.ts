@@ -3,7 +3,7 @@
 import {readFile} from 'node:fs/promises'
 
 import {writeFileAtomic} from '../io/atomic-write.js'
-import type {Clock, Files, LogFn} from './agent.js'
+import type {Clock, Files, LogFn} from './ports.js'
 
 export const realClock: Clock = {
   now: () => Date.now(),

@@ -75,9 +75,7 @@ export default class AgentCommand extends BaseCommand<typeof AgentCommand> {
     if (resyncMs < 100) throw new UsageError(`--resync ${f.resync} is too short (at least 100ms)`, 'INVALID_DURATION')
     const {EtcdStore} = await import('../store/etcd-store.js')
     const {agentStore} = await import('../store/agent-store.js')
-    const dp = await import('../dataplane/vxlan.js')
-    const ip = await import('../dataplane/iproute2.js')
-    const ipt = await import('../dataplane/iptables.js')
+    const {linuxDataplane} = await import('../dataplane/linux.js')
     const store = EtcdStore.create(resolveConnection(f, process.env))
     const log = logger(f['log-format'] as 'text' | 'json')
     const stop = new AbortController()
@@ -101,22 +99,7 @@ export default class AgentCommand extends BaseCommand<typeof AgentCommand> {
       },
       {
         store: agentStore(store),
-        dataplane: {
-          selectInterface: ip.selectInterface,
-          ensureDevice: dp.ensureVxlanDevice,
-          configureAddress: dp.configureVxlanAddress,
-          readLink: ip.readLink,
-          readActual: dp.readActual,
-          apply: dp.applySync,
-          readRoutes: ip.readRoutes,
-          traffic: {
-            randomFully: ipt.iptablesRandomFully,
-            ensure: ipt.ensureIptRules,
-            remove: ipt.deleteIptRules,
-            nft: ipt.applyNft,
-            removeNft: ipt.removeNft,
-          },
-        },
+        dataplane: linuxDataplane(),
         clock: realClock,
         random: Math.random,
         files: realFiles,

@@ -86,6 +86,13 @@ export async function deleteIptRules(rules: readonly IptRule[]): Promise<number>
   return new Set(rules.filter((x) => existing.has(ruleLine(x))).map((x) => `${x.table} ${ruleLine(x)}`)).size
 }
 
+/** Empties `chain` in `table` if it exists (flanneld clears FLANNEL-FWD when it sets it up). */
+export async function flushChain(table: string, chain: string): Promise<void> {
+  const r = await tool('iptables', ['-w', '-t', table, '-F', chain])
+  if (r.code !== 0 && !/No chain|does not exist/i.test(r.stderr))
+    throw new DataplaneError(`iptables -t ${table} -F ${chain}: ${r.stderr.trim()}`)
+}
+
 /** Replaces flannel's nftables table with `script` (from core/masq.ts nftScript). */
 export async function applyNft(script: string): Promise<void> {
   const r = await tool('nft', ['-f', '-'], script)

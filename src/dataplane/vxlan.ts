@@ -4,7 +4,7 @@
  */
 
 import {randomBytes} from 'node:crypto'
-import {readFile} from 'node:fs/promises'
+import {readFile, writeFile} from 'node:fs/promises'
 
 import {DataplaneError, EnvironmentError} from '../core/errors.js'
 import {type Cidr4, containsCidr4, formatCidr4, formatIPv4} from '../core/ipv4.js'
@@ -15,7 +15,7 @@ import {readFdb, readLink, readNeighs, readRoutes, run} from './iproute2.js'
 export interface VxlanSpec {
   readonly name: string
   readonly vni: number
-  /** The node's PublicIP (flanneld ≥ 0.27.4 uses it as the device's local address). */
+  /** The source address: the PublicIP when the host has it, else the interface address (core/iface.ts vxlanLocalAddress). */
   readonly local: number
   /** The external interface. */
   readonly iface: string
@@ -87,6 +87,9 @@ export async function ensureVxlanDevice(s: VxlanSpec): Promise<EnsuredDevice> {
       mac,
       'mtu',
       String(s.mtu),
+      // flanneld's netlink.LinkAttrs{} sends TxQLen 0: the device has no queue of its own.
+      'txqueuelen',
+      '0',
       'type',
       'vxlan',
       'id',
@@ -100,13 +103,26 @@ export async function ensureVxlanDevice(s: VxlanSpec): Promise<EnsuredDevice> {
     if (s.port) args.push('dstport', String(s.port))
     if (s.gbp) args.push('gbp')
     await ipOrThrow(args, `creating ${s.name}`)
-    await run('sysctl', ['-q', '-w', `net.ipv6.conf.${s.name}.accept_ra=0`]).catch(() => undefined)
-  } else if (link.mtu !== s.mtu) {
-    await ipOrThrow(['link', 'set', s.name, 'mtu', String(s.mtu)], `setting the MTU of ${s.name}`)
+  } else {
+    const set = ['link', 'set', s.name, 'txqueuelen', '0']
+    if (link.mtu !== s.mtu) set.push('mtu', String(s.mtu))
+    await ipOrThrow(set, `setting the MTU and txqueuelen of ${s.name}`)
   }
+  await disableAcceptRa(s.name)
   const now = await readLink(s.name)
   if (!now) throw new DataplaneError(`${s.name} vanished right after it was set up`)
   return {link: now, created: !link, recreated: link !== null && !reuse}
+}
+
+/**
+ * net.ipv6.conf.<dev>.accept_ra = 0, as flanneld sets it (pkg/backend/vxlan/device.go). Written through /proc/sys (the
+ * network namespace's own), with no dependency on the sysctl binary; absent when IPv6 is disabled, which is fine.
+ */
+async function disableAcceptRa(dev: string): Promise<void> {
+  const path = `/proc/sys/net/ipv6/conf/${dev}/accept_ra`
+  const now = await readFile(path, 'utf8').catch(() => null)
+  if (now === null || now.trim() === '0') return
+  await writeFile(path, '0\n').catch(() => undefined)
 }
 
 /** Gives the device exactly `<address>/32` from the Network (flannel's EnsureV4AddressOnLink) and brings it up. */

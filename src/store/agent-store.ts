@@ -1,6 +1,6 @@
 /** The agent's view of the store: flanneld's lease operations as guarded transactions (flannel-semantics §1.4). */
 
-import type {AgentStore} from '../agent/agent.js'
+import type {AgentStore} from '../agent/ports.js'
 import type {Cidr4} from '../core/ipv4.js'
 import {makeSubnetKey} from '../core/subnet-key.js'
 import type {EtcdStore} from './etcd-store.js'
@@ -30,5 +30,14 @@ export function agentStore(store: EtcdStore): AgentStore {
       if (r.lost.length > 0) throw new ConflictError(`${key} changed before it could be deleted`, 'CAS_LOST')
     },
     watch: (fromRevision, cb) => store.watchSubnets(fromRevision, cb),
+    // A prefix watch on the config key: keep only the key itself.
+    watchConfig: (fromRevision, cb) =>
+      store.watchConfig(fromRevision, {
+        onEvents: (events) => {
+          const mine = events.filter((e) => (e.type === 'put' ? e.kv.key : e.key) === store.layout.config)
+          if (mine.length > 0) cb.onEvents(mine)
+        },
+        onLost: (error) => cb.onLost(error),
+      }),
   }
 }

@@ -409,6 +409,11 @@ export class EtcdStore implements FlannelStore {
   watchSubnets(fromRevision: string, cb: WatchCallbacks): Promise<WatchHandle> {
     return watchPrefix(this.client, this.layout.subnets, fromRevision, cb)
   }
+
+  /** Watches the config key (as a prefix: callers keep only the key itself) from the revision after `fromRevision`. */
+  watchConfig(fromRevision: string, cb: WatchCallbacks): Promise<WatchHandle> {
+    return watchPrefix(this.client, this.layout.config, fromRevision, cb)
+  }
 }
 
 type Txn = {ok: true; revision: string} | {ok: false; now: RawKV | null}

@@ -9,8 +9,9 @@ import type {
   Files,
   LogFn,
   VxlanDeviceSpec,
+  WatchCallbacks,
   WatchEvent,
-} from '../../src/agent/agent.js'
+} from '../../src/agent/ports.js'
 import {ConflictError} from '../../src/core/errors.js'
 import type {InterfaceChoice} from '../../src/core/iface.js'
 import {type Cidr4, formatIPv4, parseIPv4} from '../../src/core/ipv4.js'
@@ -90,12 +91,14 @@ export class ManualClock implements Clock {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-type Method = 'readNetwork' | 'getKey' | 'createLease' | 'renewLease' | 'deleteKey' | 'watch'
+type Method = 'readNetwork' | 'getKey' | 'createLease' | 'renewLease' | 'deleteKey' | 'watch' | 'watchConfig'
 
 interface Watcher {
   from: bigint
-  cb: {onEvents(events: WatchEvent[]): void; onLost(error: Error): void}
+  cb: WatchCallbacks
   live: boolean
+  /** Which keys: the subnets prefix, or the config key. */
+  config: boolean
 }
 
 /** An etcd v3 keyspace in memory: one revision counter, guarded writes, leases, watches and compaction. */
@@ -182,10 +185,16 @@ export class FakeStore implements AgentStore {
   }
 
   private emit(event: WatchEvent): void {
-    if (event.type === 'put' ? !event.kv.key.startsWith(this.subnetsPrefix) : !event.key.startsWith(this.subnetsPrefix))
-      return
+    const key = event.type === 'put' ? event.kv.key : event.key
+    const config = key === this.configKey
+    if (!config && !key.startsWith(this.subnetsPrefix)) return
     this.history.push({rev: this.rev, event})
-    for (const w of this.watchers) if (w.live && this.rev > w.from) w.cb.onEvents([event])
+    for (const w of this.watchers) if (w.live && w.config === config && this.rev > w.from) w.cb.onEvents([event])
+  }
+
+  /** Replaces the config (as `network expand` or an operator would). */
+  setConfig(value: string): void {
+    this.put(this.configKey, value)
   }
 
   private grant(ttl: number): string {
@@ -256,19 +265,34 @@ export class FakeStore implements AgentStore {
     this.delete(key)
   }
 
-  async watch(
+  watch(fromRevision: string, cb: WatchCallbacks): Promise<{cancel(): Promise<void>}> {
+    return this.startWatch('watch', fromRevision, cb, false)
+  }
+
+  watchConfig(fromRevision: string, cb: WatchCallbacks): Promise<{cancel(): Promise<void>}> {
+    return this.startWatch('watchConfig', fromRevision, cb, true)
+  }
+
+  private async startWatch(
+    method: Method,
     fromRevision: string,
-    cb: {onEvents(events: WatchEvent[]): void; onLost(error: Error): void},
+    cb: WatchCallbacks,
+    config: boolean,
   ): Promise<{cancel(): Promise<void>}> {
-    this.enter('watch', fromRevision)
+    this.enter(method, fromRevision)
     await Promise.resolve()
-    const w: Watcher = {from: BigInt(fromRevision), cb, live: true}
+    const w: Watcher = {from: BigInt(fromRevision), cb, live: true, config}
     if (w.from < this.compactedAt) {
       w.live = false
       queueMicrotask(() => cb.onLost(new Error('etcdserver: mvcc: required revision has been compacted')))
     } else {
       this.watchers.add(w)
-      const missed = this.history.filter((h) => h.rev > w.from).map((h) => h.event)
+      const missed = this.history
+        .filter(
+          (h) =>
+            h.rev > w.from && ((h.event.type === 'put' ? h.event.kv.key : h.event.key) === this.configKey) === config,
+        )
+        .map((h) => h.event)
       if (missed.length > 0) cb.onEvents(missed)
     }
     return {
@@ -353,6 +377,21 @@ export class RecordingDataplane implements AgentDataplane {
     return Promise.resolve(link)
   }
 
+  /** The host's links besides the vxlan devices: the external interface with its address. */
+  hostLinks: LinkState[] = []
+
+  readLinks(): Promise<LinkState[]> {
+    const ext: LinkState = {
+      name: this.iface.name,
+      mtu: this.iface.mtu,
+      mac: '02:00:00:00:00:01',
+      up: true,
+      vxlan: null,
+      addresses: [{ip: this.iface.address, prefix: 24}],
+    }
+    return Promise.resolve([ext, ...this.hostLinks, ...this.links.values()])
+  }
+
   readLink(name: string): Promise<LinkState | null> {
     return Promise.resolve(this.links.get(name) ?? null)
   }
@@ -397,6 +436,11 @@ export class RecordingDataplane implements AgentDataplane {
       this.rules = this.rules.filter((r) => !drop.has(JSON.stringify(r)))
       this.log.push(`remove ${rules.length} rules (${before - this.rules.length} existed)`)
       return Promise.resolve(before - this.rules.length)
+    },
+    flush: (table: string, chain: string): Promise<void> => {
+      this.log.push(`flush ${table} ${chain}`)
+      this.rules = this.rules.filter((r) => !(r.table === table && r.chain === chain))
+      return Promise.resolve()
     },
     nft: (script: string): Promise<void> => {
       this.log.push(`nft ${script.length} bytes`)
