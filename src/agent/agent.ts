@@ -363,7 +363,7 @@ export class Agent {
       this.syncAgainFull ||= full
       return
     }
-    this.syncing = (async () => {
+    const loop = async () => {
       let nextFull = full
       do {
         this.syncAgain = false
@@ -373,8 +373,11 @@ export class Agent {
         if (own) await this.backend.sync(own.subnet, this.cache.values(), nextFull)
         nextFull = this.syncAgainFull
       } while (this.syncAgain && !this.signal.aborted)
+    }
+    // Cleared in a callback, never inside the loop: a loop with nothing to await finishes before this assignment.
+    this.syncing = loop().finally(() => {
       this.syncing = null
-    })()
+    })
   }
 
   /** Every --resync: repair what the backend owns, re-check subnet.env and the traffic rules, and reconcile. */

@@ -144,6 +144,10 @@ describe('own key', () => {
     assert.equal(h.agent.getStatus().lease, 'held')
     assert.equal(h.agent.getStatus().subnet, '198.19.1.0/24')
     assert.equal(h.store.holders()['198.19.1.0-24'], '198.18.0.1')
+    // And it goes on programming peers (a sync that found no lease must not leave the scheduler stuck).
+    h.store.put(key('198.19.5.0-24'), vxlanValue('198.18.0.5', '02:00:00:00:00:05'), '7')
+    await h.settle()
+    assert.ok(h.dp.lines().includes('fdb replace 02:00:00:00:00:05 dev flannel.1 dst 198.18.0.5 self permanent'))
     await h.stop()
   })
 
