@@ -78,21 +78,3 @@ export function chooseInterface(
     error: `Failed to find any valid interface to use: none of ${[...r.ifaces.map((x) => `--iface ${x}`), ...r.regexes.map((x) => `--iface-regex ${x}`)].join(', ')} matched`,
   }
 }
-
-/** Whether `ip` is configured on one of the host's links. A vxlan device whose `local` is not cannot send at all. */
-export function isHostAddress(links: readonly Pick<LinkState, 'addresses'>[], ip: number): boolean {
-  return links.some((l) => l.addresses.some((a) => a.ip === ip))
-}
-
-/**
- * The vxlan device's source address (`local`). flanneld <= v0.27.3 always used the interface address; v0.27.4+
- * (flannel commit 73af8ea7) uses the PublicIP (ExtAddr), which breaks 1:1 NAT, where the PublicIP is not an address
- * of the host. The PublicIP when the host has it, else the interface address (it goes into the lease either way,
- * where peers use it as the FDB destination).
- */
-export function vxlanLocalAddress(
-  iface: Pick<InterfaceChoice, 'address' | 'publicIP'>,
-  publicIPOnHost: boolean,
-): number {
-  return publicIPOnHost ? iface.publicIP : iface.address
-}

@@ -15,7 +15,7 @@ import {readFdb, readLink, readNeighs, readRoutes, run} from './iproute2.js'
 export interface VxlanSpec {
   readonly name: string
   readonly vni: number
-  /** The source address: the PublicIP when the host has it, else the interface address (core/iface.ts vxlanLocalAddress). */
+  /** The source address: the PublicIP when the host has it, else the interface address (core/vxlan-local.ts agentVxlanLocal). */
   readonly local: number
   /** The external interface. */
   readonly iface: string

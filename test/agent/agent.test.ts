@@ -293,7 +293,7 @@ describe('backends', () => {
     await h.clock.advance(10_000)
     assert.match(
       h.logs.text(),
-      /flannel\.1 is sending from local 198\.18\.100\.1 instead of 198\.18\.0\.1; repairing it/,
+      /flannel\.1 sends from local 198\.18\.100\.1, which is not an address of this host.*; repairing it/,
     )
     assert.equal(dp.devices.at(-1)!.local, ip('198.18.0.1'))
     assert.equal(dp.links.get('flannel.1')!.vxlan!.local, '198.18.0.1')

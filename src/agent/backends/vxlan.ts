@@ -4,12 +4,12 @@
  * core/reconcile.ts and written in one `bridge -batch` and one `ip -batch` per sync.
  */
 
-import {isHostAddress, vxlanLocalAddress} from '../../core/iface.js'
-import {type Cidr4, formatIPv4} from '../../core/ipv4.js'
+import {type Cidr4, formatIPv4, parseIPv4} from '../../core/ipv4.js'
 import {decodeLeases, type RawKV} from '../../core/leases.js'
 import {encodeLeaseAttrs, encodeVxlanData} from '../../core/lease-value.js'
 import {planSync, programmedState, type ActualState} from '../../core/reconcile.js'
 import {deviceName, desiredPeers, type LinkState, type PeerEntries} from '../../core/vxlan.js'
+import {agentVxlanLocal, judgeVxlanLocal, type VxlanLocalFacts} from '../../core/vxlan-local.js'
 import {withBackoff} from '../backoff.js'
 import {errorText, type VxlanDeviceSpec} from '../ports.js'
 import type {Backend, BackendContext, RepairOutcome} from './backend.js'
@@ -36,23 +36,29 @@ export function vxlanBackend(ctx: BackendContext): Backend {
     ...(mac ? {mac} : {}),
   })
 
+  const facts = (links: readonly LinkState[]): VxlanLocalFacts => ({
+    publicIP: iface.publicIP,
+    ifaceAddress: iface.address,
+    hostAddresses: links.flatMap((l) => l.addresses.map((a) => a.ip)),
+  })
+
   /** What is wrong with the device, or null: gone, down, without our address, or sending from a foreign address. */
-  const fault = (link: LinkState | null, own: Cidr4, links: readonly LinkState[]): string | null => {
-    if (!link) return 'gone'
-    if (!link.up) return 'down'
-    if (!link.addresses.some((a) => a.ip === own.ip && a.prefix === 32)) return 'without its address'
+  const fault = (link: LinkState | null, own: Cidr4, f: VxlanLocalFacts): string | null => {
+    if (!link) return 'is gone'
+    if (!link.up) return 'is down'
+    if (!link.addresses.some((a) => a.ip === own.ip && a.prefix === 32))
+      return `lacks its address ${formatIPv4(own.ip)}/32`
     const l = link.vxlan?.local ?? null
-    if (l !== formatIPv4(local)) return `sending from local ${l ?? '(none)'} instead of ${formatIPv4(local)}`
-    if (!isHostAddress(links, local)) return `sending from local ${l}, which is not an address of this host`
+    const judged = judgeVxlanLocal(l === null ? null : parseIPv4(l), l ?? '(none)', f, null)
+    if (judged?.kind === 'not-host-address') return judged.message
+    if (l !== formatIPv4(local)) return `sends from local ${l ?? '(none)'} instead of ${formatIPv4(local)}`
     return null
   }
 
   return {
     async setup() {
-      const links = await dataplane.readLinks()
-      const onHost = isHostAddress(links, iface.publicIP)
-      local = vxlanLocalAddress(iface, onHost)
-      if (!onHost)
+      local = agentVxlanLocal(facts(await dataplane.readLinks()))
+      if (local !== iface.publicIP)
         log(
           'info',
           `PublicIP ${formatIPv4(iface.publicIP)} is not an address of this host (1:1 NAT): ${dev} sends from the interface address ${formatIPv4(local)}, as flanneld <= v0.27.3 does; peers reach this node at the PublicIP`,
@@ -121,14 +127,14 @@ export function vxlanBackend(ctx: BackendContext): Backend {
 
     async repair(own: Cidr4): Promise<RepairOutcome> {
       const [link, links] = await Promise.all([dataplane.readLink(dev), dataplane.readLinks()])
+      const f = facts(links)
       // The host's addresses may have changed (NAT added or removed): follow them, as a restart would.
-      const want = vxlanLocalAddress(iface, isHostAddress(links, iface.publicIP))
-      if (want !== local) local = want
-      const why = fault(link, own, links)
+      local = agentVxlanLocal(f)
+      const why = fault(link, own, f)
       if (why === null) return 'ok'
-      log('warn', `${dev} is ${why}; repairing it`)
+      log('warn', `${dev} ${why}; repairing it`)
       status.set({deviceUp: false})
-      status.error(`${dev} is ${why}`)
+      status.error(`${dev} ${why}`)
       const ensured = await dataplane.ensureDevice(spec())
       if (ensured.link.mac !== mac) {
         mac = ensured.link.mac
