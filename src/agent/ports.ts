@@ -44,7 +44,9 @@ export interface VxlanDeviceSpec {
   vni: number
   /** The device's source address: the PublicIP when it is an address of this host, else the interface's. */
   local: number
+  /** The external interface. */
   iface: string
+  /** 0 = not set: the kernel's default 8472. */
   port: number
   gbp: boolean
   mtu: number

@@ -8,24 +8,13 @@ import {readFile, writeFile} from 'node:fs/promises'
 
 import {DataplaneError, EnvironmentError} from '../core/errors.js'
 import {type Cidr4, containsCidr4, formatCidr4, formatIPv4} from '../core/ipv4.js'
+import type {VxlanDeviceSpec} from '../agent/ports.js'
 import type {ActualState, SyncPlan} from '../core/reconcile.js'
 import type {LinkState} from '../core/vxlan.js'
 import {readFdb, readLink, readNeighs, readRoutes, run} from './iproute2.js'
 
-export interface VxlanSpec {
-  readonly name: string
-  readonly vni: number
-  /** The source address: the PublicIP when the host has it, else the interface address (core/vxlan-local.ts agentVxlanLocal). */
-  readonly local: number
-  /** The external interface. */
-  readonly iface: string
-  /** 0 = not set: the kernel's default 8472. */
-  readonly port: number
-  readonly gbp: boolean
-  readonly mtu: number
-  /** The MAC to create the device with (else the existing device's, else a random one). */
-  readonly mac?: string
-}
+/** The device to create or reuse (the agent's port type). */
+type VxlanSpec = Readonly<VxlanDeviceSpec>
 
 /** A random unicast, locally administered MAC, as flannel's pkg/mac does. */
 export function randomMac(): string {
