@@ -54,7 +54,11 @@ export default class AgentCommand extends BaseCommand<typeof AgentCommand> {
       summary: 'Serve /healthz and /readyz here (empty to disable).',
       default: '127.0.0.1:8471',
     }),
-    'log-format': Flags.string({summary: 'Log line format on stderr.', options: ['text', 'json'], default: 'text'}),
+    'log-format': Flags.option({
+      summary: 'Log line format on stderr.',
+      options: ['text', 'json'] as const,
+      default: 'text' as const,
+    })(),
     'allow-suspicious-public-ip': Flags.boolean({
       default: false,
       summary: 'Accept 10.0.2.15, loopback, link-local or unspecified as PublicIP.',
@@ -77,7 +81,7 @@ export default class AgentCommand extends BaseCommand<typeof AgentCommand> {
     const {agentStore} = await import('../store/agent-store.js')
     const {linuxDataplane} = await import('../dataplane/linux.js')
     const store = EtcdStore.create(resolveConnection(f, process.env))
-    const log = logger(f['log-format'] as 'text' | 'json')
+    const log = logger(f['log-format'])
     const stop = new AbortController()
     const onSignal = (sig: string) => {
       log('info', `${sig} received, stopping`)

@@ -148,7 +148,8 @@ export class EtcdStore implements FlannelStore {
   close(): void {
     // etcd3 defers closing a channel that is still connecting by up to 1 s (its workaround for grpc-node#1487), which
     // keeps the process alive for that second after giving up on an endpoint that accepts TCP but never answers.
-    // Close those channels now: call() has already abandoned any request still pending on them.
+    // Close those channels now: call() has already abandoned any request still pending on them. This reads etcd3
+    // 1.1.2's private pool; test/store/etcd3-pin.test.ts fails on an upgrade so that it is checked again.
     const pool = (
       this.client as unknown as {pool?: {hosts?: Array<{cachedServices?: Record<string, {close(): void} | undefined>}>}}
     ).pool
