@@ -8,7 +8,8 @@ import type {Finding} from './doctor.js'
 import type {KeyLayout} from './keys.js'
 import type {NetworkSnapshot} from './leases.js'
 import {sameLease, v2DeleteCommand} from './migrate.js'
-import {shellWord, toV2Key} from './v2-keyspace.js'
+import {etcdctl, type HintContext, shellLine, type Suggestion} from './hints.js'
+import {toV2Key} from './v2-keyspace.js'
 
 /** The IDs of these checks (all in the Datastore area). */
 /** @public (doctor --only/--skip validate against it) */
@@ -123,45 +124,62 @@ export function keyspaceChecks(input: KeyspaceCheckInput): Finding[] {
 }
 
 export interface V2FindingContext {
-  /** `ETCDCTL_API=2 etcdctl` connection flags (EtcdV2Store.etcdctlFlags), '' for the defaults. */
-  readonly etcdctlFlags: string
+  /** The connection flags to repeat in suggested commands (the v2 ones are used). */
+  readonly hints: HintContext
   /** The flanneld version the nodes run, when known; a cluster read from v2 runs <= 0.17 unless told otherwise. */
   readonly flanneldVersion?: string | null
 }
 
-/** Commands of flannelctl that act on a keyspace: in a v2 finding's hint they get `--etcd-api v2`. */
-const KEYSPACE_COMMAND = /flannelctl (?:leases (?:release|reserve|unreserve)|network (?:init|expand))(?: [^ ()]+)*/g
+/** `flannelctl ...` acting on the v2 keyspace: `--etcd-api v2` instead of whatever was given. */
+function onV2(c: Suggestion): Suggestion {
+  if (c.argv[0] !== 'flannelctl') return c
+  const argv: string[] = []
+  for (let i = 0; i < c.argv.length; i++) {
+    if (c.argv[i] === '--etcd-api') {
+      i++
+      continue
+    }
+    argv.push(c.argv[i]!)
+  }
+  argv.push('--etcd-api', 'v2')
+  return {argv, shell: shellLine(argv)}
+}
 
 /**
- * The cluster findings of a snapshot of etcd's v2 keyspace, with hints that act on that keyspace: flannelctl commands
- * carry `--etcd-api v2`, etcdctl commands are v2 ones (`ETCDCTL_API=2 etcdctl ... rm`, never a v3 `etcdctl del`, which
- * deletes nothing there and prints 0). A malformed lease also says what it does to flanneld <= 0.17: its watch of
- * the subnets directory (watchSubnets -> parseSubnetWatchResponse) fails on that event and retries it every second,
- * so leases added afterwards get no route, until flanneld restarts, even after the key is deleted.
+ * The cluster findings of a snapshot of etcd's v2 keyspace, with commands that act on that keyspace: flannelctl
+ * commands carry `--etcd-api v2`, etcdctl commands are v2 ones (`ETCDCTL_API=2 etcdctl ... rm`, never a v3 `etcdctl
+ * del`, which deletes nothing there and prints 0). A malformed lease also says what it does to flanneld <= 0.17: its
+ * watch of the subnets directory (watchSubnets -> parseSubnetWatchResponse) fails on that event and retries it every
+ * second, so leases added afterwards get no route, until flanneld restarts, even after the key is deleted.
  */
 export function v2Findings(findings: readonly Finding[], ctx: V2FindingContext): Finding[] {
-  const cmd = `ETCDCTL_API=2 etcdctl${ctx.etcdctlFlags ? ' ' + ctx.etcdctlFlags : ''}`
   const version = ctx.flanneldVersion ?? null
   const legacyReaders = version === null || flanneldReadsV3(version) !== true
   return findings.map((f) => {
-    if (f.id === 'malformed-lease') {
-      const key = shellWord(toV2Key(f.subjects[0] ?? ''))
-      const rm = `${cmd} get ${key} && ${cmd} rm ${key}`
+    const key = f.subjects[0] ?? ''
+    if (f.id === 'malformed-lease' || f.id === 'misaligned-lease') {
+      const get = etcdctl(ctx.hints, ['get'], [toV2Key(key)], {api: 2})
+      const rm = etcdctl(ctx.hints, ['rm'], [toV2Key(key)], {api: 2})
+      if (!get || !rm) return f
+      const jam = f.id === 'malformed-lease' && legacyReaders
       return {
         ...f,
-        message: legacyReaders
+        message: jam
           ? `${f.message}. Worse for flanneld <= 0.17 (which reads this v2 keyspace): if the key was written while flanneld ran, every node's lease watch fails on it and retries it every second, so leases added afterwards get no route, until flanneld is restarted, even after the key is deleted`
           : f.message,
-        hint: legacyReaders
-          ? `delete it in the v2 keyspace, then restart flanneld on every node (one at a time): ${rm}`
-          : `inspect and delete it in the v2 keyspace: ${rm}`,
+        hint: jam
+          ? `delete it in the v2 keyspace, then restart flanneld on every node (one at a time): ${get.shell}, then ${rm.shell}`
+          : `delete it in the v2 keyspace: ${get.shell}, then ${rm.shell}`,
+        commands: [get, rm],
       }
     }
-    let hint = f.hint.replace(KEYSPACE_COMMAND, (c) => `${c} --etcd-api v2`)
-    hint = hint.replace(
+    let hint = f.hint.replace(
       '(etcdctl get --rev)',
-      `(etcd's v2 store keeps no history: put the previous value back with ${cmd} set KEY VALUE)`,
+      "(etcd's v2 store keeps no history: put the previous value back with ETCDCTL_API=2 etcdctl set KEY VALUE)",
     )
-    return hint === f.hint ? f : {...f, hint}
+    if (!f.commands) return hint === f.hint ? f : {...f, hint}
+    const commands = f.commands.map(onV2)
+    f.commands.forEach((c, i) => (hint = hint.replace(c.shell, commands[i]!.shell)))
+    return {...f, hint, commands}
   })
 }

@@ -17,7 +17,7 @@ import {flanneldReadsV3, keyspaceChecks, v2Findings} from '../core/doctor-v2.js'
 import type {NetworkSnapshot} from '../core/leases.js'
 import {UsageError} from '../core/errors.js'
 import {formatIPv4} from '../core/ipv4.js'
-import type {HintContext} from '../core/hints.js'
+import {type HintContext, NO_HINT_CONTEXT} from '../core/hints.js'
 import {parseGoIPv4} from '../core/lease-value.js'
 import {inferNodeRelease, nodeChecks, type NodeObservation} from '../core/node-checks.js'
 import {formatRelease, parseRelease} from '../core/release.js'
@@ -162,10 +162,7 @@ export async function runDoctor(
   // Findings about etcd's v2 keyspace get hints that act on it (v2 commands), never v3 ones that do nothing there.
   const cluster =
     reader.api === 'v2'
-      ? v2Findings(checked.findings, {
-          etcdctlFlags: reader.v2EtcdctlFlags?.() ?? '',
-          flanneldVersion: o.flanneldVersion,
-        })
+      ? v2Findings(checked.findings, {hints: o.hints ?? NO_HINT_CONTEXT, flanneldVersion: o.flanneldVersion})
       : checked.findings
   const keyspaces = await readKeyspaces(reader, snapshot)
   let node: string | null = null

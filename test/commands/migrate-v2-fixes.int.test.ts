@@ -239,7 +239,7 @@ describe('doctor on the v2 keyspace', () => {
     assert.ok(m, JSON.stringify(f))
     assert.equal(
       m.hint,
-      `delete it in the v2 keyspace, then restart flanneld on every node (one at a time): ETCDCTL_API=2 etcdctl --endpoints ${etcd.endpoint} get ${D}/subnets/10.5.66.0-24 && ETCDCTL_API=2 etcdctl --endpoints ${etcd.endpoint} rm ${D}/subnets/10.5.66.0-24`,
+      `delete it in the v2 keyspace, then restart flanneld on every node (one at a time): ETCDCTL_API=2 etcdctl --endpoints ${etcd.endpoint} get ${D}/subnets/10.5.66.0-24, then ETCDCTL_API=2 etcdctl --endpoints ${etcd.endpoint} rm ${D}/subnets/10.5.66.0-24`,
     )
     assert.match(m.message, /until flanneld is restarted, even after the key is deleted/)
     // The hint works: run it (the v2 half) and the finding is gone.

@@ -3,6 +3,7 @@ import {describe, test} from 'node:test'
 
 import {clusterChecks, selectFindings} from '../../src/core/doctor.js'
 import {flanneldReadsV3, keyspaceChecks, v2Findings} from '../../src/core/doctor-v2.js'
+import {hintContext, NO_HINT_CONTEXT} from '../../src/core/hints.js'
 import {keyLayout} from '../../src/core/keys.js'
 import {classifyKeys, type RawKV} from '../../src/core/leases.js'
 
@@ -144,54 +145,52 @@ describe('findings about the v2 keyspace act on it', () => {
     ['v2:/coreos.com/network/subnets/10.5.12.0-24', 80_000],
     ['v2:/coreos.com/network/subnets/10.5.14.0-24', 80_000],
   ])
-  const cluster = clusterChecks({layout, snapshot: v2, ttls, renewMarginSeconds: 3600, api: 'v2'}).findings
-  const ctx = {etcdctlFlags: '--endpoints http://10.0.0.1:2379'}
+  const hints = hintContext({endpoints: 'http://10.0.0.1:2379'})
+  const cluster = clusterChecks({layout, snapshot: v2, ttls, renewMarginSeconds: 3600, api: 'v2', hints}).findings
+  const ctx = {hints}
 
   test('a malformed v2 lease: a v2 rm (never a v3 del), and for flanneld <= 0.17 the jammed watch and the restart', () => {
     const f = v2Findings(cluster, ctx).find((x) => x.id === 'malformed-lease')!
     const E = 'ETCDCTL_API=2 etcdctl --endpoints http://10.0.0.1:2379'
     assert.equal(
       f.hint,
-      `delete it in the v2 keyspace, then restart flanneld on every node (one at a time): ${E} get /coreos.com/network/subnets/10.5.13.0-24 && ${E} rm /coreos.com/network/subnets/10.5.13.0-24`,
+      `delete it in the v2 keyspace, then restart flanneld on every node (one at a time): ${E} get /coreos.com/network/subnets/10.5.13.0-24, then ${E} rm /coreos.com/network/subnets/10.5.13.0-24`,
     )
-    assert.doesNotMatch(f.hint, /etcdctl del/)
+    assert.deepEqual(f.commands?.[1]?.argv, [
+      'etcdctl',
+      '--endpoints',
+      'http://10.0.0.1:2379',
+      'rm',
+      '/coreos.com/network/subnets/10.5.13.0-24',
+    ])
+    assert.deepEqual(f.commands?.[1]?.env, {ETCDCTL_API: '2'})
+    assert.doesNotMatch(f.hint, /etcdctl( --endpoints \S+)? del/)
     assert.match(
       f.message,
       /every node's lease watch fails on it and retries it every second, so leases added afterwards get no route, until flanneld is restarted, even after the key is deleted/,
     )
     const later = v2Findings(cluster, {...ctx, flanneldVersion: '0.20.0'}).find((x) => x.id === 'malformed-lease')!
-    assert.doesNotMatch(later.message, /jam|retries it every second/)
-    assert.match(later.hint, /^inspect and delete it in the v2 keyspace: ETCDCTL_API=2 etcdctl/)
+    assert.doesNotMatch(later.message, /retries it every second/)
+    assert.match(later.hint, /^delete it in the v2 keyspace: ETCDCTL_API=2 etcdctl/)
   })
 
-  test('flannelctl commands in v2 hints carry --etcd-api v2; other findings are unchanged', () => {
-    const dup = v2Findings(cluster, ctx).find((x) => x.id === 'duplicate-public-ip')
-    if (dup) assert.match(dup.hint, /flannelctl leases release SUBNET --etcd-api v2$/)
-    const fake = [
-      {
-        id: 'x',
-        severity: 'error' as const,
-        subjects: [],
-        message: 'm',
-        hint: 'release it: flannelctl leases release 10.5.1.0/24',
-      },
-      {
-        id: 'y',
-        severity: 'info' as const,
-        subjects: [],
-        message: 'm',
-        hint: 'free the slots: flannelctl leases release --stale',
-      },
-      {id: 'z', severity: 'info' as const, subjects: [], message: 'm', hint: 'restart flanneld on that node'},
-    ]
-    assert.deepEqual(
-      v2Findings(fake, ctx).map((f) => f.hint),
-      [
-        'release it: flannelctl leases release 10.5.1.0/24 --etcd-api v2',
-        'free the slots: flannelctl leases release --stale --etcd-api v2',
-        'restart flanneld on that node',
-      ],
-    )
+  test('flannelctl commands in v2 hints carry --etcd-api v2 (argv and text); findings without commands are unchanged', () => {
+    const out = v2Findings(cluster, ctx)
+    const withCommands = out.filter((f) => f.commands?.some((c) => c.argv[0] === 'flannelctl'))
+    assert.ok(withCommands.length > 0)
+    for (const f of withCommands)
+      for (const c of f.commands!.filter((x) => x.argv[0] === 'flannelctl')) {
+        assert.deepEqual(c.argv.slice(-2), ['--etcd-api', 'v2'])
+        assert.ok(f.hint.includes(c.shell), `${f.hint} lacks ${c.shell}`)
+      }
+    const plain = {
+      id: 'z',
+      severity: 'info' as const,
+      subjects: [],
+      message: 'm',
+      hint: 'restart flanneld on that node',
+    }
+    assert.deepEqual(v2Findings([plain], ctx), [plain])
   })
 
   test('a key with shell metacharacters is single-quoted in the v2 command', () => {
@@ -204,9 +203,8 @@ describe('findings about the v2 keyspace act on it', () => {
         hint: 'h',
       },
     ]
-    assert.match(
-      v2Findings(odd, {etcdctlFlags: ''})[0]!.hint,
-      /rm '\/coreos\.com\/network\/subnets\/x'\\''; rm -rf \/'$/,
-    )
+    const f = v2Findings(odd, {hints: NO_HINT_CONTEXT})[0]!
+    assert.match(f.hint, /rm '\/coreos\.com\/network\/subnets\/x'\\''; rm -rf \/'$/)
+    assert.deepEqual(f.commands?.[1]?.argv.at(-1), "/coreos.com/network/subnets/x'; rm -rf /")
   })
 })
