@@ -8,6 +8,7 @@
 
 import assert from 'node:assert/strict'
 import {readFile} from 'node:fs/promises'
+import {setTimeout as sleep} from 'node:timers/promises'
 import {after, before, describe, test} from 'node:test'
 
 import {keyOf, type Node, podIP, Topology} from '../helpers/topology.js'
@@ -24,6 +25,8 @@ import {
 
 const skip = interopSkipReason('FLANNELD_BIN', 'v0.20.0')
 const BIN = process.env.FLANNELD_BIN ?? ''
+const NAT_PUBLIC = '198.18.0.44'
+const NAT_PRIVATE = '198.18.1.4'
 const CONFIG = '{"Network":"198.19.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","MTU":1350}}'
 
 describe('flanneld v0.20.0 beside flannelctl (interop)', {skip: skip ?? false}, () => {
@@ -31,6 +34,7 @@ describe('flanneld v0.20.0 beside flannelctl (interop)', {skip: skip ?? false}, 
   let masq: Node // flanneld v0.20 --ip-masq
   let plain: Node // flanneld v0.20
   let agent: Node // flannelctl agent --ip-masq
+  let natted: Node // flanneld v0.20 behind a 1:1 NAT router: interface 198.18.1.4, --public-ip 198.18.0.44
   const flannelds = new Map<Node, Flanneld>()
 
   const subnetOfNode = async (n: Node) => {
@@ -46,12 +50,55 @@ describe('flanneld v0.20.0 beside flannelctl (interop)', {skip: skip ?? false}, 
     masq = await topo.addNode(1, '198.18.0.11')
     plain = await topo.addNode(2, '198.18.0.12')
     agent = await topo.addNode(3, '198.18.0.13', {args: ['--ip-masq']})
-    flannelds.set(masq, startFlanneld(topo, masq, BIN, ['--ip-masq']))
-    flannelds.set(plain, startFlanneld(topo, plain, BIN))
+    // 1:1 NAT: the router owns 198.18.0.44 on br0 and maps it to 198.18.1.4 on br1 (DNAT in, SNAT out).
+    topo.addSegment('br1')
+    const router = topo.addHost('nat', '198.18.0.254', 'urt0')
+    topo.plug(router, '198.18.1.254', 'urt1', 'br1', 'eth1')
+    router.ip('addr', 'add', `${NAT_PUBLIC}/32`, 'dev', 'eth0')
+    router.exec('sysctl', '-q', '-w', 'net.ipv4.ip_forward=1')
+    router.exec(
+      'iptables',
+      '-t',
+      'nat',
+      '-A',
+      'PREROUTING',
+      '-d',
+      NAT_PUBLIC,
+      '-j',
+      'DNAT',
+      '--to-destination',
+      NAT_PRIVATE,
+    )
+    router.exec(
+      'iptables',
+      '-t',
+      'nat',
+      '-A',
+      'POSTROUTING',
+      '-s',
+      NAT_PRIVATE,
+      '-j',
+      'SNAT',
+      '--to-source',
+      NAT_PUBLIC,
+    )
+    natted = await topo.addNode(4, NAT_PRIVATE, {bridge: 'br1', gateway: '198.18.1.254'})
+    // One node after the other: flanneld v0.20 reads only the first event of each etcd watch response
+    // (subnet/etcd/registry.go watchSubnets, "TODO:handle more than 1 event?"), so leases created in the same instant
+    // can be missed by it for good. That is flanneld's bug, not what this tier tests.
+    for (const [n, extra] of [
+      [masq, ['--ip-masq']],
+      [plain, []],
+      [natted, [`--public-ip=${NAT_PUBLIC}`]],
+    ] as const) {
+      const f = startFlanneld(topo, n, BIN, [...extra])
+      flannelds.set(n, f)
+      await awaitFlanneld(topo, f)
+      await sleep(500)
+    }
     topo.startAgent(agent)
-    for (const f of flannelds.values()) await awaitFlanneld(topo, f)
     await topo.waitFor('the agent is ready', 30_000, () => topo.ready([agent]))
-    for (const n of [masq, plain, agent]) {
+    for (const n of [masq, plain, agent, natted]) {
       n.x = await topo.subnetX(n)
       topo.wirePod(n)
     }
@@ -62,7 +109,8 @@ describe('flanneld v0.20.0 beside flannelctl (interop)', {skip: skip ?? false}, 
 
   test('pods on flanneld v0.20 and flannelctl nodes reach each other both ways', async () => {
     const failures = await topo.pingPairs(topo.allPairs(), 10)
-    assert.deepEqual(failures, [], `${failures.join('\n')}\n${failMsg(masq)}\n${await topo.logs()}`)
+    const all = [...flannelds.keys()].map(failMsg).join('\n')
+    assert.deepEqual(failures, [], `${failures.join('\n')}\n${all}\n${await topo.logs()}`)
   })
 
   test('doctor --local on a healthy v0.20 node, with and without --ip-masq: no error', async () => {
@@ -107,6 +155,36 @@ describe('flanneld v0.20.0 beside flannelctl (interop)', {skip: skip ?? false}, 
       asNew.findings.filter((f) => f.severity === 'error').map((f) => f.id),
       ['device-mtu', 'masq-rules-missing'],
     )
+  })
+
+  test('behind 1:1 NAT: v0.20 sends from its interface address; doctor --local judges that by release', async () => {
+    const link = await topo.linkOf(natted)
+    assert.equal(link.linkinfo?.info_data?.local, NAT_PRIVATE, 'flanneld v0.20 uses IfaceAddr as the vxlan local')
+    const leases = await topo.listSubnets()
+    assert.ok(
+      leases.some((k) => k.value.includes(`"PublicIP":"${NAT_PUBLIC}"`)),
+      'the lease carries the PublicIP',
+    )
+    const doctor = (extra: string[]) =>
+      cliIn(natted, [
+        ...['doctor', '--local', '--subnet-file', natted.subnetFile, '--iface', 'eth0', '--public-ip', NAT_PUBLIC],
+        ...['--json', ...extra, ...topo.etcdArgs()],
+      ])
+    for (const version of [[], ['--flanneld-version', '0.20.0']]) {
+      const r = await doctor(version)
+      const d = doctorJson(r)
+      assert.deepEqual(
+        d.findings.filter((f) => f.severity === 'error'),
+        [],
+        `${version.join(' ')}: ${JSON.stringify(d.findings, null, 1)}`,
+      )
+      assert.equal(r.code, 0, r.stderr)
+    }
+    // A node said to run v0.27.4+ would have local = PublicIP (and be cut off behind this NAT): this device is not that.
+    const asNew = doctorJson(await doctor(['--flanneld-version', '0.28.0']))
+    const f = asNew.findings.find((x) => x.id === 'device-local-ip')
+    assert.ok(f, JSON.stringify(asNew.findings))
+    assert.match(f.message, new RegExp(`flanneld v0\\.28\\.0 sets ${NAT_PUBLIC.replace(/\./g, '\\.')}`))
   })
 
   test("subnet-env --flanneld-version 0.20.0 is byte-identical to v0.20's file with Backend.MTU set", async () => {
