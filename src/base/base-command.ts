@@ -10,6 +10,7 @@ import {Command, type Interfaces} from '@oclif/core'
 
 import {ExitCode, FlannelctlError} from '../core/errors.js'
 import {type HintContext, hintContext} from '../core/hints.js'
+import {wasDeclined} from '../prompts/confirm.js'
 import {escapeJsonForTerminal, escapeOutput, escapeTerminal} from '../render/escape.js'
 import {writeJson, writeOut} from '../render/output.js'
 import {colorEnabled, theme} from '../render/theme.js'
@@ -90,7 +91,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    */
   public override logJson(json: unknown): void {
     // On a terminal, the characters JSON leaves raw (DEL, C1, bidi controls) are written as \u escapes: same value.
-    writeJson(json, process.stdout.isTTY === true ? escapeJsonForTerminal : undefined)
+    const result =
+      wasDeclined() && typeof json === 'object' && json !== null && !Array.isArray(json)
+        ? {...json, declined: true}
+        : json
+    writeJson(result, process.stdout.isTTY === true ? escapeJsonForTerminal : undefined)
   }
 
   /** Results for humans, through the same writer as --json (order kept, every byte delivered, EPIPE quiet). */

@@ -59,7 +59,7 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
 
   public async run(): Promise<DoctorResult> {
     const f = this.flags
-    checkDoctorOptions({flanneldVersion: f['flanneld-version']})
+    checkDoctorOptions({flanneldVersion: f['flanneld-version'], only: list(f.only), skip: list(f.skip)})
     const result = await runDoctor(this.own(openSource(sourceOptions(f, process.env, (m) => this.note(m)))), {
       failOn: f['fail-on'],
       only: list(f.only),

@@ -534,6 +534,33 @@ export function clusterChecks(input: ClusterCheckInput): {findings: Finding[]; c
   return {findings, context: ctx}
 }
 
+/** The checks of `doctor --local` (node-checks.ts), in the Node area. */
+const NODE_CHECK_IDS = [
+  'subnet-env-missing',
+  'subnet-env-invalid',
+  'subnet-env-outside-network',
+  'subnet-env-stale-network',
+  'subnet-env-foreign',
+  'subnet-env-no-lease',
+  'device-missing',
+  'device-mtu',
+  'device-address',
+  'device-local-ip',
+  'route-missing',
+  'neigh-missing',
+  'fdb-missing',
+  'route-stale',
+  'ip-forward-off',
+  'hostgw-peer-unreachable',
+  'masq-rules-missing',
+  'masq-rules-stale',
+  'masq-rule-set',
+  'forward-policy-drop',
+] as const
+
+/** Every check ID doctor knows, for --only and --skip. */
+export const CHECK_IDS: readonly string[] = [...Object.keys(CHECK_AREA), ...NODE_CHECK_IDS].sort()
+
 export const SEVERITY_RANK: Record<Severity, number> = {info: 0, warning: 1, error: 2}
 
 /** --only / --skip filtering. */

@@ -10,7 +10,8 @@
  * Exit codes: 0 ok, 1 bug, 2 usage or invalid input, 3 conflict, 4 not found, 5 doctor found errors, 69 etcd
  * unreachable (sysexits EX_UNAVAILABLE), 71 the environment failed us: a file that cannot be written, a tool that is
  * missing, a capability we lack, an address we cannot listen on, a dataplane command the kernel refused (sysexits
- * EX_OSERR), 130 cancelled.
+ * EX_OSERR), 6 declined at the confirmation prompt (nothing written), 130 cancelled (Ctrl-C or Ctrl-D at a prompt,
+ * nothing written).
  */
 
 export const ExitCode = {
@@ -20,8 +21,12 @@ export const ExitCode = {
   conflict: 3,
   notFound: 4,
   findings: 5,
+  /** A confirmation prompt was answered no (`n`, Enter): nothing written; `"declined": true` in --json. */
+  declined: 6,
   unavailable: 69,
   environment: 71,
+  /** Ctrl-C or Ctrl-D at a prompt: nothing written. */
+  cancelled: 130,
 } as const
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode]
@@ -104,5 +109,12 @@ export class EnvironmentError extends FlannelctlError {
 export class DataplaneError extends EnvironmentError {
   constructor(message: string, code = 'DATAPLANE_FAILED', o: EnvironmentErrorOptions = {}) {
     super(message, code, {...o, recoverable: o.recoverable ?? true})
+  }
+}
+
+/** The user cancelled at a prompt (Ctrl-C, Ctrl-D): nothing was written. Exit 130. */
+export class CancelledError extends FlannelctlError {
+  constructor(message = 'cancelled, nothing written') {
+    super(message, 'CANCELLED', ExitCode.cancelled, undefined, undefined, false)
   }
 }

@@ -11,15 +11,34 @@ export interface ParsedSnapshot {
   readonly kvs: RawKV[]
 }
 
-function b64(s: unknown, what: string, source: string): string {
-  if (typeof s !== 'string')
-    throw new UsageError(`snapshot ${source}: ${what} is not a base64 string`, 'INVALID_SNAPSHOT')
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+
+function invalid(source: string, what: string): UsageError {
+  return new UsageError(
+    `snapshot ${source}: ${what}`,
+    'INVALID_SNAPSHOT',
+    'create one with: etcdctl get --prefix /coreos.com/network -w json > snapshot.json',
+  )
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an array'
+  if (typeof v === 'string') return v.length > 40 ? `a string of ${v.length} characters` : JSON.stringify(v)
+  if (typeof v === 'object') return 'an object'
+  return typeof v === 'number' || typeof v === 'boolean' ? `${typeof v} ${v}` : typeof v
+}
+
+function b64(s: unknown, where: string, source: string): string {
+  if (typeof s !== 'string' || !BASE64.test(s)) throw invalid(source, `${where} is ${describe(s)}, not a base64 string`)
   return Buffer.from(s, 'base64').toString('utf8')
 }
 
-function num(v: unknown): string {
-  if (typeof v === 'number' || typeof v === 'string' || typeof v === 'bigint') return String(v)
-  return '0'
+/** An integer field (quoted from the text before parsing so int64 stays exact); absent means 0. */
+function int(v: unknown, where: string, source: string): string {
+  if (v === undefined) return '0'
+  if (typeof v === 'string' && /^-?\d+$/.test(v)) return v
+  throw invalid(source, `${where} is ${describe(v)}, not an integer`)
 }
 
 /** Parses an etcdctl JSON dump. Large integers (lease IDs) are kept exact by reading them from the text. */
@@ -39,24 +58,32 @@ export function parseEtcdctlSnapshot(text: string, source: string): ParsedSnapsh
       'create one with: etcdctl get --prefix /coreos.com/network -w json > snapshot.json',
     )
   }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw invalid(source, `the document is ${describe(doc)}, not etcdctl's JSON object`)
   const d = doc as {header?: {revision?: unknown}; kvs?: unknown}
-  if (typeof d !== 'object' || d === null || typeof d.header !== 'object' || d.header === null) {
+  if (typeof d.header !== 'object' || d.header === null || Array.isArray(d.header)) {
     throw new UsageError(
       `snapshot ${source} has no "header": expected the output of etcdctl get --prefix ... -w json`,
       'INVALID_SNAPSHOT',
     )
   }
-  const kvs = d.kvs === undefined ? [] : d.kvs
-  if (!Array.isArray(kvs)) throw new UsageError(`snapshot ${source}: "kvs" is not an array`, 'INVALID_SNAPSHOT')
+  const kvs = d.kvs === undefined || d.kvs === null ? [] : d.kvs
+  if (!Array.isArray(kvs)) throw invalid(source, `"kvs" is ${describe(kvs)}, not an array`)
   return {
-    revision: num(d.header.revision),
-    kvs: kvs.map((kv: Record<string, unknown>) => ({
-      key: b64(kv.key, 'a key', source),
-      value: kv.value === undefined ? '' : b64(kv.value, 'a value', source),
-      createRevision: num(kv.create_revision),
-      modRevision: num(kv.mod_revision),
-      version: num(kv.version),
-      lease: num(kv.lease ?? 0),
-    })),
+    revision: int(d.header.revision, 'header.revision', source),
+    kvs: kvs.map((kv: unknown, i: number) => {
+      const at = `kvs[${i}]`
+      if (typeof kv !== 'object' || kv === null || Array.isArray(kv))
+        throw invalid(source, `${at} is ${describe(kv)}, not a key-value object`)
+      const o = kv as Record<string, unknown>
+      return {
+        key: b64(o.key, `${at}.key`, source),
+        value: o.value === undefined ? '' : b64(o.value, `${at}.value`, source),
+        createRevision: int(o.create_revision, `${at}.create_revision`, source),
+        modRevision: int(o.mod_revision, `${at}.mod_revision`, source),
+        version: int(o.version, `${at}.version`, source),
+        lease: int(o.lease, `${at}.lease`, source),
+      }
+    }),
   }
 }

@@ -6,6 +6,7 @@ import {
   type Area,
   AREAS,
   areaVerdicts,
+  CHECK_IDS,
   clusterChecks,
   type Finding,
   selectFindings,
@@ -101,7 +102,19 @@ async function observeNode(o: LocalOptions, vni: number | null): Promise<NodeObs
 }
 
 /** Usage errors in the options, found before anything is read: exit 2 whether or not etcd is reachable. */
-export function checkDoctorOptions(o: Pick<DoctorOptions, 'flanneldVersion'>): void {
+export function checkDoctorOptions(o: Pick<DoctorOptions, 'flanneldVersion' | 'only' | 'skip'>): void {
+  for (const [flag, ids] of [
+    ['--only', o.only],
+    ['--skip', o.skip],
+  ] as const) {
+    const unknown = ids.filter((id) => !CHECK_IDS.includes(id))
+    if (unknown.length > 0) {
+      throw new UsageError(
+        `unknown check ID${unknown.length > 1 ? 's' : ''} in ${flag}: ${unknown.join(', ')} (valid: ${CHECK_IDS.join(', ')})`,
+        'UNKNOWN_CHECK',
+      )
+    }
+  }
   if (o.flanneldVersion !== undefined && flanneldReadsV3(o.flanneldVersion) === null) {
     throw new UsageError(
       `invalid --flanneld-version "${o.flanneldVersion}": expected a version such as 0.11.0 or v0.26.1`,

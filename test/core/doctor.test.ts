@@ -545,3 +545,21 @@ describe('doctor node checks: masquerade, forward policy, host-gw', () => {
     )
   })
 })
+
+describe('check IDs', () => {
+  test('CHECK_IDS names every finding ID the checks can produce (so --only/--skip accept each one)', async () => {
+    const {readFile, readdir} = await import('node:fs/promises')
+    const {CHECK_IDS} = await import('../../src/core/doctor.js')
+    const dir = new URL('../../src/core/', import.meta.url)
+    const ids = new Set<string>()
+    for (const f of await readdir(dir)) {
+      if (!f.endsWith('.ts')) continue
+      for (const m of (await readFile(new URL(f, dir), 'utf8')).matchAll(/\bid: '([a-z0-9-]+)'/g)) ids.add(m[1]!)
+    }
+    assert.ok(ids.size > 30)
+    assert.deepEqual(
+      [...ids].filter((id) => !CHECK_IDS.includes(id)),
+      [],
+    )
+  })
+})

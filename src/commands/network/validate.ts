@@ -1,4 +1,4 @@
-import {readFileSync} from 'node:fs'
+import {readFile} from 'node:fs/promises'
 
 import {Args} from '@oclif/core'
 
@@ -16,14 +16,23 @@ export default class NetworkValidate extends BaseCommand<typeof NetworkValidate>
     'echo \'{"Network":"10.5.0.0/16"}\' | <%= config.bin %> <%= command.id %> -',
   ]
   static override args = {
-    file: Args.string({description: 'config file, or - for stdin', default: '-', ignoreStdin: true}),
+    file: Args.string({
+      description: 'config file, or - for stdin (the default when stdin is a pipe)',
+      ignoreStdin: true,
+    }),
   }
 
   public async run(): Promise<ValidateResult> {
-    const file = this.args.file
+    const file = this.args.file ?? '-'
+    if (this.args.file === undefined && process.stdin.isTTY) {
+      throw new UsageError(
+        'Missing argument FILE: give a config file, or - to read the config from stdin (stdin is a terminal)',
+        'MISSING_FILE',
+      )
+    }
     let text: string
     try {
-      text = readFileSync(file === '-' ? 0 : file, 'utf8')
+      text = file === '-' ? await readStdin() : await readFile(file, 'utf8')
     } catch (error) {
       throw new UsageError(
         `cannot read ${file === '-' ? 'stdin' : file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
@@ -40,4 +49,11 @@ export default class NetworkValidate extends BaseCommand<typeof NetworkValidate>
     this.log(renderValidate(result, this.color))
     return result
   }
+}
+
+/** All of stdin, as a stream (a pipe, a file or a terminal until Ctrl-D; a synchronous read of fd 0 can EAGAIN). */
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString('utf8')
 }
