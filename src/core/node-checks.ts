@@ -426,10 +426,13 @@ function masqChecks(
   const net = ctx.effective?.ipv4?.network
   const env = obs.subnetEnvText === null ? null : parseSubnetEnv(obs.subnetEnvText)
   let inferred: NodeRelease | null = null
-  if (obs.iptablesNat && net && facts.subnet && env?.get('FLANNEL_IPMASQ') === 'true') {
+  // The running flanneld built its rules for the Network in its subnet.env; after network expand that is the old one
+  // until it restarts (subnet-env-stale-network says so), and its rules are judged against it, not reported missing.
+  const rulesNet = facts.network ?? net
+  if (obs.iptablesNat && net && rulesNet && facts.subnet && env?.get('FLANNEL_IPMASQ') === 'true') {
     const saved = obs.iptablesNat
-    const {complete, closest} = recogniseMasqRules(net, facts.subnet, saved)
-    const judged = release ? matchMasqSet(masqRuleSetFor(release), net, facts.subnet, saved) : null
+    const {complete, closest} = recogniseMasqRules(rulesNet, facts.subnet, saved)
+    const judged = release ? matchMasqSet(masqRuleSetFor(release), rulesNet, facts.subnet, saved) : null
     if (!release && complete.length > 0) {
       const r: ReleaseRange = {from: complete[0]!.set.releases.from, to: complete.at(-1)!.set.releases.to}
       inferred = {kind: 'range', range: r}
@@ -438,7 +441,7 @@ function masqChecks(
         id: 'masq-rule-set',
         severity: 'info',
         subjects: [set.chain],
-        message: `the nat table holds the complete masquerade rule set of flanneld ${formatRange(r)} (${set.rules(net, facts.subnet, false).length - (set.jump ? 1 : 0)} rules in ${set.chain}${set.jump ? `, jump ${set.jump === '-I' ? 'inserted' : 'appended'}` : ''})`,
+        message: `the nat table holds the complete masquerade rule set of flanneld ${formatRange(r)} (${set.rules(rulesNet, facts.subnet, false).length - (set.jump ? 1 : 0)} rules in ${set.chain}${set.jump ? `, jump ${set.jump === '-I' ? 'inserted' : 'appended'}` : ''})`,
         hint: 'other release-dependent checks judge this node as that release; pass --flanneld-version to name it exactly',
       })
     }
@@ -451,11 +454,11 @@ function masqChecks(
         id: 'masq-rules-missing',
         severity: 'error',
         subjects: [m.set.chain],
-        message: `${m.missing.length} of the ${m.total} masquerade rules ${who} installs for ${formatCidr4(net)} are missing from the nat table, e.g. ${ruleLine(m.missing[0]!)}: pod traffic to the outside world leaves with pod addresses`,
+        message: `${m.missing.length} of the ${m.total} masquerade rules ${who} installs for ${formatCidr4(rulesNet)} are missing from the nat table, e.g. ${ruleLine(m.missing[0]!)}: pod traffic to the outside world leaves with pod addresses`,
         hint: 'restart flanneld (or run flannelctl agent --ip-masq, which re-checks them every resync)',
       })
     }
-    const cidrs = new Set([formatCidr4(net), formatCidr4(facts.subnet), '224.0.0.0/4'])
+    const cidrs = new Set([formatCidr4(rulesNet), formatCidr4(facts.subnet), '224.0.0.0/4'])
     const ours = saved
       .split('\n')
       .filter((l) => l.startsWith(`-A ${MASQ_CHAIN} `) || (l.startsWith('-A POSTROUTING ') && l.includes('masq"')))

@@ -134,6 +134,14 @@ describe('masquerade rule sets per release', () => {
     assert.match(f.message, /^7 of the 7 masquerade rules flanneld v0\.21\.0 and later/)
   })
 
+  test('after network expand, a node not yet restarted is judged by the Network its rules were built for', () => {
+    // The config says 10.4.0.0/15; the node's subnet.env and rules still say 10.5.0.0/16.
+    const wide = ctxFor('{"Network":"10.4.0.0/15","Backend":{"Type":"vxlan"}}')
+    const fs = nodeChecks(base, wide)
+    assert.deepEqual(errors(fs), [])
+    assert.ok(fs.some((f) => f.id === 'subnet-env-stale-network' && f.severity === 'warning'))
+  })
+
   test('forward rules in FORWARD itself (<= v0.19) satisfy the FORWARD DROP check', () => {
     const filter = '-P FORWARD DROP\n-A FORWARD -s 10.5.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT'
     assert.deepEqual(errors(nodeChecks({...base, iptablesFilter: filter}, ctxFor(VXLAN))), [])
