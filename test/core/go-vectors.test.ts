@@ -282,3 +282,73 @@ test('JSON strings: decoding (lone surrogates become U+FFFD) and json.Marshal of
   })
   runAll('json.Marshal(string)', load('quote'), (v) => ({want: v.out, got: {encoded: goQuote(v.in as string)}}))
 })
+
+test("issue 14's examples are among the vectors, with flannel's answers", () => {
+  const find = (name: string, input: string | null): Vector => {
+    const v = load(name).find((x) => unpack(x.in) === input)
+    assert.ok(v, `${name}: ${input} is not a vector`)
+    return v
+  }
+  const start = (input: string): string => {
+    const r = resolveNetworkConfig(input)
+    return r.ok ? 'accepted' : r.error
+  }
+  const cases: Array<[string, string]> = [
+    ['{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan","VNI":9007199254740992}}', 'accepted'],
+    ['{"Network":"10.0.0.0/8","SubnetLen":18446744073709551615}', 'SubnetLen must be less than /31'],
+    ['{"Network":"10.0.0.0/8","ſubnetLen":20,"Backend":{"Type":"vxlan"}}', 'accepted'],
+    ['{"Network":"10.0.0.0/8","Backend":{"Type":"İpip"}}', 'accepted'],
+    ['{"Network":"10.0.0.0/8","Backend":{"Type":"Foo"}}', 'unknown backend type: foo'],
+    [
+      '{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan","GBP":1}}',
+      'error decoding VXLAN backend config: json: cannot unmarshal number into Go struct field VXLANConfig.gbp of type bool',
+    ],
+    ['{"EnableIPv4":1}', 'json: cannot unmarshal number into Go struct field Config.EnableIPv4 of type bool'],
+    [
+      '{"Network":"::ffff:10.0.0.0/104","Backend":{"Type":"vxlan"}}',
+      'network is too small. Minimum useful network prefix is /28',
+    ],
+    ['1.', "invalid character ' ' after decimal point in numeric literal"],
+    ['nul', "invalid character ' ' in literal null (expecting 'l')"],
+    ['-', "invalid character ' ' in numeric literal"],
+    ['"\\u12"', `invalid character '"' in \\u hexadecimal character escape`],
+    ['é', "invalid character 'Ã' looking for beginning of value"],
+    ['['.repeat(10000) + ']'.repeat(10000), 'json: cannot unmarshal array into Go value of type subnet.Config'],
+    ['['.repeat(10001) + ']'.repeat(10001), "invalid character '[' exceeded max depth"],
+  ]
+  for (const [input, answer] of cases) {
+    const v = find('config', input)
+    assert.equal(v.start.error ?? 'accepted', answer, input.slice(0, 80))
+    assert.equal(start(input), answer, input.slice(0, 80))
+  }
+  // IP4Net.UnmarshalJSON accepts the IPv4-mapped CIDR, with Mask.Size() out of 128.
+  const mapped = parseNetworkConfig('{"Network":"::ffff:10.0.0.0/104"}')
+  assert.ok(mapped.ok)
+  assert.deepEqual([mapped.value.network?.ip, mapped.value.network?.prefix], [0x0a000000, 104])
+  const lease: Array<[string, string]> = [
+    ['{"PublicIP":"bad","PublicIP":"10.0.0.1"}', 'invalid IP address format'],
+    [
+      '{"BackendType":5,"BackendType":"vxlan"}',
+      'json: cannot unmarshal number into Go struct field LeaseAttrs.BackendType of type string',
+    ],
+  ]
+  for (const [input, answer] of lease) {
+    assert.equal(find('leaseAttrs', input).out.error, answer)
+    const r = decodeLeaseAttrs(input)
+    assert.equal(r.ok ? 'decoded' : r.error, answer)
+  }
+  const bd: Array<[string | null, Json]> = [
+    [null, {error: 'unexpected end of JSON input'}],
+    ['{}', {VNI: 0, VtepMAC: ''}],
+    ['null', {VNI: 0, VtepMAC: ''}],
+    ['{"VNI":1,"VtepMAC":""}', {error: 'invalid MAC address'}],
+    ['{"VNI":"1","VtepMAC":""}', {error: 'invalid MAC address'}],
+  ]
+  for (const [input, answer] of bd) {
+    assert.deepEqual(find('vxlanLeaseData', input).out, answer)
+    const r = decodeVxlanData(input)
+    assert.deepEqual(r.ok ? {VNI: r.value.vni, VtepMAC: r.value.vtepMAC} : {error: r.error}, answer)
+  }
+  const s = find('jsonString', '"\\ud800"')
+  assert.deepEqual(s.out, {value: '\ufffd', encoded: '"\ufffd"'})
+})
