@@ -40,7 +40,7 @@ function ctxFor(config: string) {
 const VXLAN = '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}'
 const VXLAN_MTU = '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan","MTU":1350}}'
 
-/** `iptables -t nat -S` of a flanneld v0.20.0 node with --ip-masq (captured from the real binary, see test/interop). */
+/** `iptables -t nat -S` of a flanneld v0.20.0 node with --ip-masq (v0.20.0:network/iptables.go; test/interop checks the real binary's rules are recognised as this set). */
 const V020_NAT = [
   '-P PREROUTING ACCEPT',
   '-P INPUT ACCEPT',
