@@ -69,7 +69,9 @@ export function renderExpandResult(r: ExpandResult, c: ChalkInstance): string {
   if (r.dryRun) return 'dry run: nothing written'
   if (!r.applied) return 'not applied: nothing written'
   return (
-    c.green(`applied: ${esc(r.key)} now holds Network ${r.next.effective.network} (revision ${r.revision}).`) +
+    c.green(
+      `applied: ${esc(r.key)} now holds Network ${r.next.effective.network} (${r.keyspace === 'v2' ? 'modifiedIndex' : 'revision'} ${r.revision}).`,
+    ) +
     (r.keyspace === 'v2'
       ? `\nThe v2 store keeps no history; to put the previous config back: ${esc(r.recover)}`
       : `\nThe previous config was at mod revision ${r.previous.modRevision}; to see it: ${esc(r.recover)}`)
