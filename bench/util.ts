@@ -15,6 +15,8 @@ export interface Measured {
   wallMs: number
   /** Peak resident set size in KiB (GNU time %M, or the last VmHWM sampled from /proc). */
   peakRssKiB: number | null
+  /** User + system CPU seconds of the command (GNU time %U + %S), null without GNU time. */
+  cpuMs: number | null
   code: number
   stderr: string
 }
@@ -55,7 +57,7 @@ export class TimeoutError extends Error {}
 /** Runs `file args` once and measures its wall time (spawn to exit) and peak RSS. */
 export function measure(file: string, args: string[], o: MeasureOptions): Promise<Measured> {
   const rssFile = path.join(os.tmpdir(), `flannelctl-bench-rss-${process.pid}-${seq++}`)
-  const [cmd, argv] = HAVE_GNU_TIME ? [GNU_TIME, ['-f', '%M', '-o', rssFile, file, ...args]] : [file, args]
+  const [cmd, argv] = HAVE_GNU_TIME ? [GNU_TIME, ['-f', '%M %U %S', '-o', rssFile, file, ...args]] : [file, args]
   const out = openSync(o.stdoutFile, 'w')
   return new Promise((resolve, reject) => {
     const started = performance.now()
@@ -96,11 +98,13 @@ export function measure(file: string, args: string[], o: MeasureOptions): Promis
       if (sampler) clearInterval(sampler)
       closeSync(out)
       let peak: number | null = hwm
+      let cpuMs: number | null = null
       if (HAVE_GNU_TIME) {
         try {
           const lines = readFileSync(rssFile, 'utf8').trim().split('\n')
-          const v = Number(lines.at(-1))
-          peak = Number.isFinite(v) ? v : null
+          const [m, u, sy] = lines.at(-1)!.split(' ').map(Number)
+          peak = Number.isFinite(m) ? m! : null
+          cpuMs = Number.isFinite(u! + sy!) ? (u! + sy!) * 1000 : null
         } catch {
           peak = null
         }
@@ -110,7 +114,7 @@ export function measure(file: string, args: string[], o: MeasureOptions): Promis
         return reject(
           new TimeoutError(`${path.basename(file)} ${args.join(' ')}: no exit within ${o.timeoutMs} ms (killed)`),
         )
-      resolve({wallMs, peakRssKiB: peak, code: code ?? (signal ? 128 : 1), stderr})
+      resolve({wallMs, peakRssKiB: peak, cpuMs, code: code ?? (signal ? 128 : 1), stderr})
     })
   })
 }
