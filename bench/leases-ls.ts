@@ -323,7 +323,12 @@ function report(r: SizeResult, o: Options) {
     ['A  flannelctl leases ls --json --no-ttl', shown('A', A), range(wall(r.A)), mb(peak(r.A)), cpu(r.A)],
     ['B  etcdctl get --prefix .../subnets -w json', shown('B', B), range(wall(r.B)), mb(peak(r.B)), cpu(r.B)],
     ['C  flannelctl leases ls --json (TTLs)', shown('C', C), range(wall(r.C)), mb(peak(r.C)), cpu(r.C)],
-    [`D  node:http2 TimeToLive sweep floor, ${o.sweepConcurrency} in flight (sweep only)`, shown('D', D), range(r.D), ''],
+    [
+      `D  node:http2 TimeToLive sweep floor, ${o.sweepConcurrency} in flight (sweep only)`,
+      shown('D', D),
+      range(r.D),
+      '',
+    ],
     ['   (D process wall, incl. node+tsx start)', shown('D', Dp), range(wall(r.Dproc)), mb(peak(r.Dproc))],
     ['E  node:http2 Range floor, decoded (range only)', shown('E', E), range(r.E), ''],
   ]
