@@ -1,0 +1,58 @@
+// The built CLI as users run it (npm run build: the esbuild bundle, one stub per command, the code cache): every
+// command in the manifest loads, and commands that never talk to etcd never load the etcd client.
+
+import assert from 'node:assert/strict'
+import {existsSync, readFileSync} from 'node:fs'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import {after, before, describe, test} from 'node:test'
+
+import {ROOT, runCli} from '../helpers/cli.js'
+
+interface Manifest {
+  commands: Record<string, {id: string; relativePath: string[]; isESM: boolean}>
+}
+
+let tmp: string
+
+describe('the bundled CLI', () => {
+  before(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'flannelctl-bundle-'))
+  })
+  after(async () => {
+    if (tmp) await rm(tmp, {recursive: true, force: true})
+  })
+
+  test('npm run build made the bundle, its code cache and a stub for every command in the manifest', () => {
+    assert.ok(existsSync(path.join(ROOT, 'dist', 'flannelctl.cjs')))
+    assert.ok(existsSync(path.join(ROOT, 'dist', 'flannelctl.cjs.cache')))
+    const m = JSON.parse(readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8')) as Manifest
+    assert.ok(Object.keys(m.commands).length >= 10)
+    for (const c of Object.values(m.commands)) assert.ok(existsSync(path.join(ROOT, ...c.relativePath)), c.id)
+  })
+
+  test('every command loads from the bundle (--help exits 0)', async () => {
+    const m = JSON.parse(readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8')) as Manifest
+    const runs = await Promise.all(Object.keys(m.commands).map((id) => runCli([...id.split(':'), '--help'])))
+    for (const [i, id] of Object.keys(m.commands).entries()) {
+      assert.equal(runs[i]!.code, 0, `${id}: ${runs[i]!.stderr}`)
+      assert.match(runs[i]!.stdout, /USAGE/, id)
+    }
+  })
+
+  test('offline commands never load the etcd client (lazy loading kept)', async () => {
+    const cfg = path.join(tmp, 'net.json')
+    await writeFile(cfg, '{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan"}}\n')
+    for (const args of [['--version'], ['network', 'validate', cfg]]) {
+      const r = await runCli(args, {env: {NODE_DEBUG: 'module'}})
+      assert.equal(r.code, 0, r.stderr)
+      assert.doesNotMatch(r.stderr, /REQUEST (etcd3|@grpc)/, args.join(' '))
+    }
+    // ...while a command that reads etcd does (etcd3 stays in node_modules, outside the bundle).
+    const r = await runCli(['leases', 'ls', '--endpoints', 'http://127.0.0.1:1', '--dial-timeout', '200ms'], {
+      env: {NODE_DEBUG: 'module'},
+    })
+    assert.match(r.stderr, /REQUEST etcd3/)
+  })
+})
