@@ -71,7 +71,12 @@ export async function expandNetwork(
     incompatible: plan.incompatible,
     alreadyIncompatible: plan.alreadyIncompatible,
     capacity: plan.capacity,
-    followUps: plan.followUps,
+    // flanneld <= 0.17 (the v2 keyspace's readers) puts its masquerade rules straight in POSTROUTING; the
+    // FLANNEL-POSTRTG chain came with v0.20.0.
+    followUps:
+      store.api === 'v2'
+        ? plan.followUps.map((f) => f.replace('ip-masq rules (FLANNEL-POSTRTG)', 'ip-masq rules (in POSTROUTING)'))
+        : plan.followUps,
     restartOrder: plan.restartOrder,
     recover:
       store.api === 'v2'

@@ -81,6 +81,8 @@ describe('network expand on v2', () => {
     )
     assert.match(text.stdout, /Leases checked: 4, all stay compatible \(SubnetLen \/24 kept\)/)
     assert.match(text.stdout, /dry run: nothing written/)
+    // flanneld <= 0.17 keeps its masquerade rules in POSTROUTING (FLANNEL-POSTRTG came with v0.20.0).
+    assert.match(text.stdout, /its ip-masq rules \(in POSTROUTING\) treat 10\.0\.0\.0\/8 outside 10\.5\.0\.0\/16/)
     assert.equal(j.code, 0, show(j))
     assert.match(j.stderr, /note: writing etcd's v2 keyspace: the v2 keyspace holds the config/)
     const r = json<{keyspace: string; applied: boolean; next: {raw: string}; previous: {modRevision: string}}>(j)
