@@ -27,7 +27,35 @@ export function oneLineMessage(message: string, fromParser: boolean): string {
   const kept = lines
     .map((l) => l.trim())
     .filter((l) => l !== '' && !/^The following errors? occurred:$/.test(l) && l !== 'See more help with --help')
-  return kept.join('; ').replace(/^Error: /, '')
+  return readableUsage(kept).replace(/^Error: /, '')
+}
+
+/**
+ * oclif's parse errors in the words of the rest of the CLI: `Missing required flag to` becomes `Missing required flag
+ * --to`, and `Missing 1 required arg:` followed by `subnet  the subnet, ...` becomes `Missing argument SUBNET (the
+ * subnet, ...)`.
+ */
+function readableUsage(lines: string[]): string {
+  const out: string[] = []
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]!.replace(/^Error: /, '')
+    const flag = /^Missing required flag ([\w-]+)$/.exec(l)
+    if (flag) {
+      out.push(`Missing required flag --${flag[1]}`)
+      continue
+    }
+    if (/^Missing \d+ required args?:$/.test(l)) {
+      const args: string[] = []
+      while (i + 1 < lines.length && /^[\w-]+(\s|$)/.test(lines[i + 1]!)) {
+        const [, name, desc] = /^([\w-]+)\s*(.*)$/.exec(lines[++i]!)!
+        args.push(`${name!.toUpperCase()}${desc ? ` (${desc})` : ''}`)
+      }
+      out.push(`Missing argument${args.length > 1 ? 's' : ''} ${args.join(', ')}`)
+      continue
+    }
+    out.push(l)
+  }
+  return out.join('; ')
 }
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<T['flags']>

@@ -7,6 +7,7 @@ import {ETCD_APIS} from '../store/source.js'
 /** The etcd connection flags, shared by every command that talks to etcd. */
 export const connectionFlags = {
   endpoints: Flags.string({
+    aliases: ['etcd-endpoints'],
     summary: 'Comma-separated etcd endpoints [default: http://127.0.0.1:2379].',
     description: 'Env: FLANNELCTL_ENDPOINTS, ETCDCTL_ENDPOINTS, FLANNELD_ETCD_ENDPOINTS.',
     helpGroup: 'ETCD',
@@ -17,19 +18,30 @@ export const connectionFlags = {
     helpGroup: 'ETCD',
   }),
   cacert: Flags.string({
+    aliases: ['etcd-cafile'],
     summary: 'CA bundle to verify etcd servers (env ETCDCTL_CACERT, FLANNELD_ETCD_CAFILE).',
     helpGroup: 'ETCD',
   }),
   cert: Flags.string({
+    aliases: ['etcd-certfile'],
     summary: 'Client certificate for etcd (env ETCDCTL_CERT, FLANNELD_ETCD_CERTFILE).',
     helpGroup: 'ETCD',
   }),
-  key: Flags.string({summary: 'Client key for etcd (env ETCDCTL_KEY, FLANNELD_ETCD_KEYFILE).', helpGroup: 'ETCD'}),
+  key: Flags.string({
+    aliases: ['etcd-keyfile'],
+    summary: 'Client key for etcd (env ETCDCTL_KEY, FLANNELD_ETCD_KEYFILE).',
+    helpGroup: 'ETCD',
+  }),
   user: Flags.string({
+    aliases: ['etcd-username'],
     summary: 'etcd user, as name or name:password (env ETCDCTL_USER, FLANNELD_ETCD_USERNAME).',
     helpGroup: 'ETCD',
   }),
-  password: Flags.string({summary: 'etcd password (env ETCDCTL_PASSWORD, FLANNELD_ETCD_PASSWORD).', helpGroup: 'ETCD'}),
+  password: Flags.string({
+    aliases: ['etcd-password'],
+    summary: 'etcd password (env ETCDCTL_PASSWORD, FLANNELD_ETCD_PASSWORD).',
+    helpGroup: 'ETCD',
+  }),
   'dial-timeout': Flags.string({summary: 'Time to wait for etcd to answer [default: 5s].', helpGroup: 'ETCD'}),
   'command-timeout': Flags.string({summary: 'Time allowed for each etcd request [default: 30s].', helpGroup: 'ETCD'}),
 }

@@ -3,21 +3,49 @@
 import type {ChalkInstance} from 'chalk'
 
 import {formatTtl} from '../core/duration.js'
-import type {LeasesResult} from '../services/leases.js'
+import type {LeaseJson, LeasesResult} from '../services/leases.js'
 import {escapeTerminal as esc} from './escape.js'
 import {renderTable} from './table.js'
 
-export function renderLeases(r: LeasesResult, wide: boolean, c: ChalkInstance): string {
+export const LEASE_SORTS = ['subnet', 'public-ip', 'ttl', 'expires'] as const
+export type LeaseSort = (typeof LEASE_SORTS)[number]
+
+export interface LeaseTableOptions {
+  wide: boolean
+  headers: boolean
+  sort: LeaseSort
+  /** Whether --subnet/--public-ip/SUBNET narrowed the listing (for the empty message). */
+  filtered: boolean
+}
+
+function ipNumber(ip: string): number {
+  const p = ip.split('.')
+  return p.length === 4 ? ((+p[0]! << 24) >>> 0) + (+p[1]! << 16) + (+p[2]! << 8) + +p[3]! : Number.MAX_SAFE_INTEGER
+}
+
+/** Rows in the order asked: subnet keeps the listing's numeric order; ties keep it too (a stable sort). */
+function sorted(leases: LeaseJson[], by: LeaseSort): LeaseJson[] {
+  if (by === 'subnet') return leases
+  // Reservations never expire: after every lease with a TTL; unknown TTLs last.
+  const ttl = (l: LeaseJson) => (l.reserved ? Number.MAX_SAFE_INTEGER - 1 : (l.ttlSeconds ?? Number.MAX_SAFE_INTEGER))
+  const key = by === 'public-ip' ? (l: LeaseJson) => ipNumber(l.publicIP) : ttl
+  return leases
+    .map((l, i) => ({l, i, k: key(l)}))
+    .sort((a, b) => a.k - b.k || a.i - b.i)
+    .map((x) => x.l)
+}
+
+export function renderLeases(r: LeasesResult, o: LeaseTableOptions, c: ChalkInstance): string {
   const head = ['SUBNET', 'PUBLIC-IP', 'BACKEND', 'VTEP-MAC', 'TTL', 'EXPIRES']
-  if (wide) head.push('VNI', 'IPV6-SUBNET', 'PUBLIC-IPV6', 'KEY', 'MOD-REV')
-  const rows = r.leases.map((l) => {
+  if (o.wide) head.push('VNI', 'IPV6-SUBNET', 'PUBLIC-IPV6', 'KEY', 'MOD-REV')
+  const rows = sorted(r.leases, o.sort).map((l) => {
     const ttl = l.reserved
       ? c.cyan('reserved')
       : !r.ttlKnown || l.ttlSeconds === null
         ? 'unknown'
         : formatTtl(l.ttlSeconds)
     const row = [l.subnet, l.publicIP, esc(l.backendType) || '-', esc(l.vtepMAC ?? '-'), ttl, l.expiresAt ?? '-']
-    if (wide)
+    if (o.wide)
       row.push(
         l.vni === null ? '-' : String(l.vni),
         l.ipv6Subnet ?? '-',
@@ -27,8 +55,25 @@ export function renderLeases(r: LeasesResult, wide: boolean, c: ChalkInstance): 
       )
     return row
   })
-  if (rows.length === 0) return `No leases under the subnets prefix (revision ${r.revision}).`
-  return renderTable(head, rows)
+  if (rows.length === 0) {
+    return o.filtered && r.total > 0
+      ? `No leases match (${r.total} lease(s) under the subnets prefix at revision ${r.revision}).`
+      : `No leases under the subnets prefix (revision ${r.revision}).`
+  }
+  const table = renderTable(head, rows, o.wide ? {} : {maxCell: 32})
+  return o.headers ? table : table.slice(table.indexOf('\n') + 1)
+}
+
+/** One line for humans: how many, how many reserved, how many expire within the renew margin, how many malformed. */
+export function renderSummary(r: LeasesResult, renewMarginSeconds: number): string {
+  const reserved = r.leases.filter((l) => l.reserved).length
+  const parts = [`${r.leases.length} lease(s)`, `${reserved} reserved`]
+  if (r.ttlKnown) {
+    const soon = r.leases.filter((l) => !l.reserved && l.ttlSeconds !== null && l.ttlSeconds < renewMarginSeconds)
+    parts.push(`${soon.length} expiring within the ${formatTtl(renewMarginSeconds)} renew margin`)
+  }
+  parts.push(`${r.malformed.length} malformed`)
+  return `${parts.join(', ')} (revision ${r.revision})`
 }
 
 /** The stderr warning for keys flanneld ignores. */

@@ -31,6 +31,8 @@ export interface LeasesResult {
   ttlKnown: boolean
   leases: LeaseJson[]
   malformed: MalformedKey[]
+  /** Leases under the prefix before --public-ip/--subnet filtered them. */
+  total: number
 }
 
 export interface ListOptions {
@@ -124,5 +126,6 @@ export async function listLeases(reader: NetworkReader, o: ListOptions): Promise
     ttlKnown: ttls !== null,
     leases: leases.map((l) => leaseToJson(l, ttls?.get(l.leaseId) ?? null, o.now, expires)),
     malformed: decoded.malformed,
+    total: decoded.leases.length,
   }
 }

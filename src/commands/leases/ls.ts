@@ -1,10 +1,12 @@
-import {Flags} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../base/base-command.js'
 import {sourceOptions} from '../../base/connection.js'
 import {connectionFlags, etcdApiFlag, snapshotFlag} from '../../base/flags.js'
 import {openSource} from '../../store/source.js'
-import {renderLeases, renderMalformed} from '../../render/leases.js'
+import {parseDuration} from '../../core/duration.js'
+import {UsageError} from '../../core/errors.js'
+import {LEASE_SORTS, renderLeases, renderMalformed, renderSummary} from '../../render/leases.js'
 import {type LeasesResult, listLeases} from '../../services/leases.js'
 
 export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
@@ -14,8 +16,12 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> -o wide --public-ip 192.168.1.12',
+    '<%= config.bin %> <%= command.id %> 10.5.0.0/20 --sort expires',
     '<%= config.bin %> <%= command.id %> --json --no-ttl',
   ]
+  static override args = {
+    subnet: Args.string({description: 'only leases overlapping this CIDR (the same as --subnet)'}),
+  }
   static override aliases = ['leases list']
   static override flags = {
     ...connectionFlags,
@@ -29,6 +35,16 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
       options: ['table', 'wide'] as const,
       default: 'table' as const,
     })(),
+    sort: Flags.option({
+      summary: 'Order of the rows (subnet: numerically).',
+      options: LEASE_SORTS,
+      default: 'subnet' as const,
+    })(),
+    'no-headers': Flags.boolean({summary: 'Print the table without its header line (for scripts).', default: false}),
+    'renew-margin': Flags.string({
+      summary: "flanneld's --subnet-lease-renew-margin, for the summary's count of leases expiring soon.",
+      default: '60m',
+    }),
     ttl: Flags.boolean({
       summary: 'Look up remaining TTLs (one TimeToLive per distinct lease).',
       default: true,
@@ -45,10 +61,17 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
       shown = true
       process.stderr.write(`\rreading TTLs: ${done}/${total}`)
     }
+    if (this.args.subnet !== undefined && f.subnet !== undefined && this.args.subnet !== f.subnet)
+      throw new UsageError(
+        `SUBNET ${this.args.subnet} and --subnet ${f.subnet} disagree: give one of them`,
+        'INVALID_FLAGS',
+      )
+    const subnet = this.args.subnet ?? f.subnet
+    const marginSeconds = parseDuration(f['renew-margin'], '--renew-margin') / 1000
     const result = await listLeases(this.own(openSource(sourceOptions(f, process.env, (m) => this.note(m)))), {
       withTtl: f.ttl,
       publicIP: f['public-ip'],
-      subnet: f.subnet,
+      subnet,
       now: Date.now(),
       onProgress: progress,
     })
@@ -56,7 +79,22 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
     const warn = renderMalformed(result)
     if (warn && !this.jsonEnabled()) this.note(warn)
     // Rendering 65,535 rows costs real time: only when the table is shown.
-    if (!this.jsonEnabled()) this.log(renderLeases(result, f.output === 'wide', this.color))
+    if (!this.jsonEnabled()) {
+      this.log(
+        renderLeases(
+          result,
+          {
+            wide: f.output === 'wide',
+            headers: !f['no-headers'],
+            sort: f.sort,
+            filtered: subnet !== undefined || f['public-ip'] !== undefined,
+          },
+          this.color,
+        ),
+      )
+      // The summary is for humans, on stderr: a script reading the table (or --no-headers) never sees it.
+      if (result.leases.length > 0) this.note(renderSummary(result, marginSeconds))
+    }
     return result
   }
 }
