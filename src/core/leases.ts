@@ -95,7 +95,25 @@ export function decodeLeases(kvs: readonly RawKV[]): {leases: Lease[]; malformed
     })
   }
   leases.sort(compareLeases)
+  malformed.sort((a, b) => naturalCompare(a.key, b.key))
   return {leases, malformed}
+}
+
+/** Keys in numeric order where they hold numbers (`10.5.9.0-24` before `10.5.10.0-24`), else by code point. */
+function naturalCompare(a: string, b: string): number {
+  const re = /(\d+)|(\D+)/g
+  const pa = a.match(re) ?? []
+  const pb = b.match(re) ?? []
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const x = pa[i]!
+    const y = pb[i]!
+    if (x === y) continue
+    const nx = /^\d/.test(x)
+    const ny = /^\d/.test(y)
+    if (nx && ny) return x.length - y.length || (x < y ? -1 : 1)
+    return x < y ? -1 : 1
+  }
+  return pa.length - pb.length
 }
 
 export function compareLeases(a: Lease, b: Lease): number {

@@ -6,6 +6,23 @@ import type {Capacity} from '../core/leases.js'
 import type {EffectiveJson, InitResult, NetworkShowResult, ValidateResult} from '../services/network.js'
 import {escapeTerminal as esc} from './escape.js'
 
+/**
+ * `Label:  value` lines with every value in one column: the labels are padded to the longest one (at least the
+ * 14 columns of the IPv4-only layout), so IPv6SubnetLen and friends line up with the rest.
+ */
+function aligned(lines: string[]): string {
+  const re = /^([A-Z][A-Za-z0-9]*:) +/
+  const width = Math.max(14, ...lines.map((l) => (re.exec(l)?.[1]!.length ?? 0) + 1))
+  return lines.map((l) => l.replace(re, (_, label: string) => label.padEnd(width))).join('\n')
+}
+
+/** The stored config on one line: a long one (a 1.2 MB config) is cut, its full text is in --json. */
+function storedLine(raw: string): string {
+  const max = 200
+  if (raw.length <= max) return esc(raw)
+  return `${esc(raw.slice(0, max))}… (${Buffer.byteLength(raw)} bytes in all; the whole config is in --json)`
+}
+
 function pct(u: number): string {
   return `${(u * 100).toFixed(1)}%`
 }
@@ -40,7 +57,7 @@ export function renderCapacity(cap: Capacity): string {
 export function renderNetworkShow(r: NetworkShowResult, c: ChalkInstance): string {
   const lines = [
     `Config:       ${esc(r.key)} (mod revision ${r.modRevision}, read at revision ${r.revision})`,
-    `Stored:       ${esc(r.raw)}`,
+    `Stored:       ${storedLine(r.raw)}`,
   ]
   if (!r.valid)
     lines.push(
@@ -50,7 +67,7 @@ export function renderNetworkShow(r: NetworkShowResult, c: ChalkInstance): strin
   if (r.capacity) lines.push(renderCapacity(r.capacity))
   for (const f of r.findings)
     lines.push((f.severity === 'error' ? c.red('error: ') : c.yellow('warning: ')) + esc(f.message))
-  return lines.join('\n')
+  return aligned(lines)
 }
 
 export function renderValidate(r: ValidateResult, c: ChalkInstance): string {
@@ -60,7 +77,7 @@ export function renderValidate(r: ValidateResult, c: ChalkInstance): string {
   if (r.effective) lines.push(...renderEffective(r.effective, c))
   for (const f of r.findings) if (f.severity === 'error') lines.push(c.red('error: ') + esc(f.message))
   for (const w of r.warnings) lines.push(c.yellow('warning: ') + esc(w))
-  return lines.join('\n')
+  return aligned(lines)
 }
 
 export function renderInit(r: InitResult, c: ChalkInstance): string {
@@ -69,5 +86,5 @@ export function renderInit(r: InitResult, c: ChalkInstance): string {
     : r.dryRun
       ? `dry run: would create ${r.key} with`
       : `not applied: nothing written to ${r.key}; the config would have been`
-  return [head, esc(r.raw), ...renderEffective(r.effective, c)].join('\n')
+  return aligned([head, esc(r.raw), ...renderEffective(r.effective, c)])
 }

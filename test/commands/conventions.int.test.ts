@@ -140,3 +140,54 @@ describe('shell completion', () => {
     assert.match(zsh.stdout, /FLANNELCTL_AC_ZSH_SETUP_PATH/)
   })
 })
+
+describe('documentation drift and small ones', {concurrency: true}, () => {
+  test('network show: IPv6 lines align with the rest; a 1.2 MB config is cut on the Stored: line', async () => {
+    await putKey(
+      etcd,
+      '/v6/config',
+      '{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}',
+    )
+    const r = await runCli(['network', 'show', '--endpoints', etcd.endpoint, '--etcd-prefix', '/v6'])
+    assert.equal(r.code, 0, show(r))
+    const columns = r.stdout
+      .split('\n')
+      .filter((l) => /^[A-Z][A-Za-z0-9]*: /.test(l))
+      .map((l) => l.search(/: +\S/) + /: +/.exec(l)![0].length)
+    assert.ok(r.stdout.includes('IPv6SubnetLen:'), r.stdout)
+    assert.equal(new Set(columns).size, 1, r.stdout)
+    // (through stdin: 1.2 MB does not fit in argv)
+    const put = await etcd.etcdctl(
+      ['put', '/big/config'],
+      `{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"},"X":"${'a'.repeat(1_200_000)}"}`,
+    )
+    assert.equal(put.code, 0, put.stderr)
+    const big = await runCli(['network', 'show', '--endpoints', etcd.endpoint, '--etcd-prefix', '/big'])
+    const stored = big.stdout.split('\n').find((l) => l.startsWith('Stored:'))!
+    assert.ok(stored.length < 400, `${stored.length} characters`)
+    assert.match(stored, /… \(\d+ bytes in all; the whole config is in --json\)/)
+  })
+
+  test('malformed keys are listed in numeric order', async () => {
+    for (const k of ['10.7.10.0-2x', '10.7.9.0-2x', '10.7.100.0-2x']) await putKey(etcd, `/order/subnets/${k}`, '{}')
+    const r = await runCli(['leases', 'ls', '--endpoints', etcd.endpoint, '--etcd-prefix', '/order'])
+    const keys = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('  /order'))
+      .map((l) => l.trim().split(':')[0])
+    assert.deepEqual(keys, [
+      '/order/subnets/10.7.9.0-2x',
+      '/order/subnets/10.7.10.0-2x',
+      '/order/subnets/10.7.100.0-2x',
+    ])
+  })
+
+  test("network expand --help's example can succeed: its --to does not contain its --service-cidr", async () => {
+    const r = await runCli(['network', 'expand', '--help'])
+    const m = /--to (\S+) --service-cidr (\S+)/.exec(r.stdout)!
+    assert.ok(m, r.stdout)
+    const [to, svc] = [m[1]!, m[2]!]
+    assert.notEqual(to, '10.0.0.0/8')
+    assert.ok(!(to === '10.0.0.0/12' && svc.startsWith('10.0.')), `${to} ${svc}`)
+  })
+})

@@ -78,10 +78,10 @@ describe('decodeLeases', () => {
     assert.deepEqual(leases[0]!.vxlan, {vni: 1, vtepMAC: 'aa:bb:cc:dd:ee:ff'})
     assert.deepEqual(
       malformed.map((m) => m.key),
-      ['/p/subnets/garbage', '/p/subnets/10.5.11.0-24'],
+      ['/p/subnets/10.5.11.0-24', '/p/subnets/garbage'], // numeric order, as the valid leases,
     )
-    assert.match(malformed[0]!.error, /failed to parse subnet key/)
-    assert.match(malformed[1]!.error, /^error decoding subnet lease JSON: invalid character 'o' in literal null/)
+    assert.match(malformed[1]!.error, /failed to parse subnet key/)
+    assert.match(malformed[0]!.error, /^error decoding subnet lease JSON: invalid character 'o' in literal null/)
   })
 })
 
@@ -164,6 +164,26 @@ describe('subnet.env', () => {
     assert.equal(
       renderSubnetEnv({effective, subnet: k.subnet, ipv6Subnet: k.ipv6Subnet, mtu: 1450, ipMasq: true}),
       'FLANNEL_NETWORK=10.42.0.0/16\nFLANNEL_SUBNET=10.42.0.1/24\nFLANNEL_IPV6_NETWORK=2001:cafe:42::/56\nFLANNEL_IPV6_SUBNET=2001:cafe:42::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n',
+    )
+  })
+})
+
+describe('malformed keys', () => {
+  test('are listed in numeric, not lexical, order', () => {
+    const raw = (key: string): RawKV => ({
+      key,
+      value: 'x',
+      createRevision: '1',
+      modRevision: '1',
+      version: '1',
+      lease: '0',
+    })
+    const {malformed} = decodeLeases(
+      ['/p/subnets/10.5.10.0-2x', '/p/subnets/10.5.9.0-2x', '/p/subnets/10.5.100.0-2x'].map(raw),
+    )
+    assert.deepEqual(
+      malformed.map((m) => m.key),
+      ['/p/subnets/10.5.9.0-2x', '/p/subnets/10.5.10.0-2x', '/p/subnets/10.5.100.0-2x'],
     )
   })
 })

@@ -14,7 +14,7 @@ export default class NetworkExpand extends BaseCommand<typeof NetworkExpand> {
     "Reads the config and every lease at one revision, refuses (exit 2, nothing written) when the new network does not strictly contain the old one, when any lease would become incompatible, when a node address would fall inside it, or when it overlaps a --service-cidr. SubnetLen is written explicitly. The write is guarded on the config's mod revision: if it changed meanwhile, exit 3."
   static override examples = [
     '<%= config.bin %> <%= command.id %> --to 10.4.0.0/15 --dry-run',
-    '<%= config.bin %> <%= command.id %> --to 10.0.0.0/8 --service-cidr 10.96.0.0/12 --yes',
+    '<%= config.bin %> <%= command.id %> --to 10.0.0.0/12 --service-cidr 10.96.0.0/12 --yes',
   ]
   static override flags = {
     ...connectionFlags,
