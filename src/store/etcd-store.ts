@@ -59,8 +59,9 @@ export function toRawKV(kv: IKeyValue): RawKV {
 export const MAX_TXN_OPS = 128
 /** TimeToLive calls in flight at once. */
 const LEASE_LOOKUPS = 64
-/** A full collection every this many TimeToLive answers keeps the per-call garbage from growing the heap (heap.ts). */
-const GC_EVERY = 8192
+/** A full collection every this many TimeToLive answers keeps the per-call garbage from growing the heap (heap.ts):
+ * at 65,535 leases, peak RSS 348 MB every 8,192, 291 MB every 4,096, 263 MB every 2,048 (+9 % wall, +23 % CPU). */
+const GC_EVERY = 2048
 
 export class EtcdStore implements FlannelStore {
   readonly layout: KeyLayout
