@@ -49,9 +49,12 @@ export function parseSubnetArg(s: string): Cidr4 {
     if (c.hostBitsSet) throw new UsageError(`subnet ${s} has host bits set; write ${formatCidr4(c)}`, 'INVALID_CIDR')
     return c
   }
-  const k = parseSubnetKey(s)
-  if (k && /^(?:.*\/)?\d+\.\d+\.\d+\.\d+-\d+$/.test(s)) return k.subnet
-  throw new UsageError(`invalid subnet "${s}": expected a CIDR such as 10.5.34.0/24`, 'INVALID_CIDR')
+  // The anchored shape test first: flannel's key regex is unanchored, which backtracks quadratically on a long
+  // argument that is not a key (100,000 digits took 9.5 s to reject).
+  const k = /^(?:.*\/)?\d+\.\d+\.\d+\.\d+-\d+$/.test(s) ? parseSubnetKey(s) : null
+  if (k) return k.subnet
+  const shown = s.length > 64 ? `${s.slice(0, 64)}… (${s.length} characters)` : s
+  throw new UsageError(`invalid subnet "${shown}": expected a CIDR such as 10.5.34.0/24`, 'INVALID_CIDR')
 }
 
 function findBySubnet(leases: readonly Lease[], sn: Cidr4): Lease | undefined {

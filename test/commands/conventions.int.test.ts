@@ -191,3 +191,11 @@ describe('documentation drift and small ones', {concurrency: true}, () => {
     assert.ok(!(to === '10.0.0.0/12' && svc.startsWith('10.0.')), `${to} ${svc}`)
   })
 })
+
+describe('a 100,000-character SUBNET', () => {
+  test('is rejected at once (exit 2) with the value cut in the message', async () => {
+    const r = await runCli(['leases', 'unreserve', '1'.repeat(100_000), '--endpoints', 'http://127.0.0.1:1'])
+    assert.equal(r.code, 2, show(r))
+    assert.match(r.stderr, /invalid subnet "1{64}… \(100000 characters\)"/)
+  })
+})
