@@ -110,3 +110,26 @@ describe('network validate input', {concurrency: true}, () => {
     assert.match(r.output, /valid: flanneld accepts this config/)
   })
 })
+
+describe('doctor output', () => {
+  test('repeated findings of one kind are grouped; --json keeps every one', async () => {
+    const kvs = [
+      {key: b64('/coreos.com/network/config'), value: b64('{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}')},
+    ]
+    for (let i = 1; i <= 20; i++)
+      kvs.push({
+        key: b64(`/coreos.com/network/subnets/10.5.${i}.0-24`),
+        value: b64(
+          `{"PublicIP":"192.168.1.${i}","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:${String(i).padStart(2, '0')}"}}`,
+        ),
+      })
+    const file = path.join(tmp, 'reserved.json')
+    await writeFile(file, JSON.stringify({header: {revision: 9}, kvs}))
+    const r = await runCli(['doctor', '--snapshot', file])
+    assert.equal(r.code, 0, show(r))
+    assert.equal(r.stdout.match(/\[reservation\]/g)?.length, 3 + 1, r.stdout)
+    assert.match(r.stdout, /\.\.\. and 17 more \[reservation\] finding\(s\) like these \(all of them in --json\)/)
+    const j = json<{findings: Array<{id: string}>}>(await runCli(['doctor', '--snapshot', file, '--json']))
+    assert.equal(j.findings.filter((f) => f.id === 'reservation').length, 20)
+  })
+})

@@ -195,8 +195,9 @@ describe('suggested commands', () => {
       assert.ok(c.argv.includes(etcd.endpoint), `${id}: the endpoint is carried: ${c.shell}`)
       if (prog === 'flannelctl') assert.ok(c.argv.includes(A), `${id}: the prefix is carried: ${c.shell}`)
       // The human hint shows the same command (escaped where the data holds control characters).
+      // (Unless its kind is grouped: beyond five of one kind only the first three are shown.)
       // eslint-disable-next-line no-control-regex
-      if (!/[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/.test(c.shell))
+      if (!/[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/.test(c.shell) && !human.output.includes(`more [${id}]`))
         assert.ok(human.output.includes(c.shell), `${id}: human output lacks ${c.shell}`)
     }
     // The malformed keys' commands name each key exactly (the NUL one gets words instead of a command).
