@@ -12,7 +12,7 @@ import {
 } from '../core/config.js'
 import {ConflictError, NotFoundError, UsageError} from '../core/errors.js'
 import {formatCidr4, formatIPv4} from '../core/ipv4.js'
-import {formatCidr6, formatIP6Flannel} from '../core/ipv6.js'
+import {formatCidr6, formatIP6Flannel, parseCidr6} from '../core/ipv6.js'
 import {type Capacity, capacity, decodeLeases, type RawKV} from '../core/leases.js'
 import {configExists} from '../store/conflicts.js'
 import type {Confirm} from '../prompts/confirm.js'
@@ -166,7 +166,17 @@ export interface InitOptions {
  * The config JSON `network init` writes: Network and SubnetLen always explicit, then the optional fields, then
  * Backend. Key order is fixed so the bytes are predictable.
  */
-export function buildInitConfig(o: InitOptions): {text: string; effective: EffectiveConfig} {
+export function buildInitConfig(given: InitOptions): {text: string; effective: EffectiveConfig} {
+  // A prefix length is written without leading zeros (10.0.0.0/08 is stored as 10.0.0.0/8), so every tool reads it.
+  const o = {...given, network: given.network.replace(/\/0+(?=\d)/, '/')}
+  if (o.ipv6Network !== undefined) {
+    if (!o.ipv6Network.includes(':') || parseCidr6(o.ipv6Network) === null)
+      throw new UsageError(
+        `--ipv6-network ${o.ipv6Network} is not an IPv6 CIDR such as fc00::/48${o.ipv6Network.includes(':') ? '' : ' (the IPv4 range goes in --network)'}`,
+        'INVALID_CIDR',
+      )
+    o.ipv6Network = o.ipv6Network.replace(/\/0+(?=\d)/, '/')
+  }
   const probe = resolveNetworkConfig(JSON.stringify({Network: o.network}))
   if (!probe.ok && o.subnetLen === undefined)
     throw new UsageError(`--network ${o.network}: ${probe.error}`, 'INVALID_CONFIG')

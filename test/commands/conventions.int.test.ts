@@ -199,3 +199,23 @@ describe('a 100,000-character SUBNET', () => {
     assert.match(r.stderr, /invalid subnet "1{64}… \(100000 characters\)"/)
   })
 })
+
+describe('network init input', {concurrency: true}, () => {
+  const init = (...a: string[]) =>
+    runCli(['network', 'init', '--endpoints', etcd.endpoint, '--etcd-prefix', '/init-in', '--dry-run', ...a])
+
+  test('--ipv6-network with an IPv4 range says so (exit 2)', async () => {
+    const r = await init('--network', '10.0.0.0/16', '--ipv6-network', '10.2.0.0/16')
+    assert.equal(r.code, 2, show(r))
+    assert.match(
+      r.stderr,
+      /--ipv6-network 10\.2\.0\.0\/16 is not an IPv6 CIDR such as fc00::\/48 \(the IPv4 range goes in --network\)/,
+    )
+  })
+
+  test('a prefix length with leading zeros is written without them', async () => {
+    const r = await init('--network', '10.0.0.0/08', '--json')
+    assert.equal(r.code, 0, show(r))
+    assert.match(r.stdout, /\\"Network\\":\\"10\.0\.0\.0\/8\\"/)
+  })
+})
