@@ -1,5 +1,5 @@
 /**
- * Subnet allocation with flanneld's policy (flannel-semantics §4.1, §4.2), computed in O(n log n): reuse the lease
+ * Subnet allocation with flanneld's policy (docs/flannel.md §4.1, §4.2), computed in O(n log n): reuse the lease
  * with our PublicIP, else the previous subnet from subnet.env, else a uniform pick among the first 100 free
  * subnets from SubnetMin. The randomness is passed in.
  */

@@ -99,7 +99,7 @@ export const KNOWN_BACKENDS = [
   'wireguard',
 ]
 
-/** Overhead subtracted from the MTU per backend (flannel-semantics §5). */
+/** Overhead subtracted from the MTU per backend (docs/flannel.md §5). */
 export const BACKEND_MTU_OVERHEAD: Record<string, number> = {vxlan: 50, udp: 28, 'host-gw': 0, ipip: 20, wireguard: 80}
 
 /** subnet.Config as json.Unmarshal sees it (BackendType is `json:"-"`, so a BackendType key is ignored). */

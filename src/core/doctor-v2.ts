@@ -1,5 +1,5 @@
 /**
- * doctor's keyspace checks: one etcd server, two keyspaces invisible to each other (flannel-semantics.md §1.3).
+ * doctor's keyspace checks: one etcd server, two keyspaces invisible to each other (docs/flannel.md §1.3).
  * flannel <= 0.17 kept its config and leases in v2, flannel >= 0.18 reads only v3, and etcd 3.6 drops the v2 store.
  * Pure: both snapshots are passed in (the v2 one read over the HTTP API).
  */

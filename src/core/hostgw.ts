@@ -1,5 +1,5 @@
 /**
- * The host-gw backend as flanneld programs it (pkg/backend/hostgw, route_network.go; flannel-semantics §6.3): one
+ * The host-gw backend as flanneld programs it (pkg/backend/hostgw, route_network.go; docs/flannel.md §6.3): one
  * route per remote host-gw lease, `<subnet> via <PublicIP> dev <iface>`, which only works when the peer is on a
  * directly connected subnet. Pure.
  */

@@ -1,5 +1,5 @@
 /**
- * Choosing the external interface and the PublicIP as flanneld does (flannel-semantics §8.1), from the links and
+ * Choosing the external interface and the PublicIP as flanneld does (docs/flannel.md §8.1), from the links and
  * routes the dataplane layer read. Pure.
  */
 

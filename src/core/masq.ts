@@ -1,5 +1,5 @@
 /**
- * flanneld's masquerade and forward rules (pkg/trafficmngr/iptables, flannel-semantics §6.4), as data: the rules,
+ * flanneld's masquerade and forward rules (pkg/trafficmngr/iptables, docs/flannel.md §6.4), as data: the rules,
  * their `iptables -S` form (to compare with the kernel), and the iptables-restore payload that installs them in
  * order. The nftables variant follows pkg/trafficmngr/nftables. Pure.
  */

@@ -1,6 +1,6 @@
 /**
  * What flanneld does with a reservation (a subnet key without a TTL or etcd lease), per keyspace and so per release,
- * from flannel's lease code (flannel-semantics §1.5; upstream flannel-io/flannel#1329). Pure.
+ * from flannel's lease code (docs/flannel.md §1.5; upstream flannel-io/flannel#1329). Pure.
  *
  * - etcd v2 keyspace, flanneld ≤ v0.17 (subnet/etcdv2): a key without a TTL has a zero Expiration. A running owner
  *   sees its key change and computes `time.Until(zero) - renewMargin`, which overflows to ~292 years: it never renews,

@@ -1,5 +1,5 @@
 /**
- * etcd's v2 keys API as flannel <= 0.17 used it (flannel-semantics.md §1.3, §1.5, §1.7), decoded into the same
+ * etcd's v2 keys API as flannel <= 0.17 used it (docs/flannel.md §1.3, §1.5, §1.7), decoded into the same
  * RawKV rows the v3 store yields. Pure: the store fetches, this turns a `GET /v2/keys<prefix>?recursive=true` body
  * into rows.
  *

@@ -1,5 +1,5 @@
 /**
- * What flanneld's vxlan backend programs on a node (flannel-semantics §6.1, §6.2), as data: the kernel state the
+ * What flanneld's vxlan backend programs on a node (docs/flannel.md §6.1, §6.2), as data: the kernel state the
  * dataplane layer reads, and the entries that should exist for a set of leases. Shared by doctor and the agent.
  */
 

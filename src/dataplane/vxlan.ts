@@ -1,6 +1,6 @@
 /**
  * The vxlan device and its entries, programmed with iproute2 as flanneld programs them through netlink
- * (flannel-semantics §6.1, §6.2). Every write of one sync goes through one `bridge -batch` and one `ip -batch` run.
+ * (docs/flannel.md §6.1, §6.2). Every write of one sync goes through one `bridge -batch` and one `ip -batch` run.
  */
 
 import {randomBytes} from 'node:crypto'

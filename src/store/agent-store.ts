@@ -1,4 +1,4 @@
-/** The agent's view of the store: flanneld's lease operations as guarded transactions (flannel-semantics §1.4). */
+/** The agent's view of the store: flanneld's lease operations as guarded transactions (docs/flannel.md §1.4). */
 
 import type {AgentStore} from '../agent/ports.js'
 import type {Cidr4} from '../core/ipv4.js'

@@ -1,6 +1,6 @@
 /**
  * etcd's v2 keys API over HTTP(S) with node's http/https: the keyspace flannel <= 0.17 used
- * (flannel-semantics.md §1.3, §1.7). The same connection options as the v3 store (endpoints tried in order, TLS with
+ * (docs/flannel.md §1.3, §1.7). The same connection options as the v3 store (endpoints tried in order, TLS with
  * --cacert/--cert/--key, basic auth with --user/--password, --dial-timeout for the first answer and --command-timeout
  * for each read), and failures mapped the same way: unreachable, TLS or credentials refused → exit 69.
  *

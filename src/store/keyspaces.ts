@@ -1,6 +1,6 @@
 /**
  * `--etcd-api v2|v3|auto`: which of one etcd's two keyspaces a command reads or writes. They are invisible to each
- * other (flannel-semantics.md §1.3): flannel <= 0.17 wrote v2, flannel >= 0.18 reads v3 only.
+ * other (docs/flannel.md §1.3): flannel <= 0.17 wrote v2, flannel >= 0.18 reads v3 only.
  *
  * Reads: auto reads v3, and falls back to v2 when v3 has no config at <prefix>/config and v2 has one. Either way the
  * reader can open the other keyspace on demand (doctor compares them); with an explicit --etcd-api v3 it never

@@ -231,7 +231,7 @@ describe('network validate', {concurrency: true}, () => {
     assert.equal(v.effective.backend.vni, 4)
   })
 
-  test("flannel's computed defaults (flannel-semantics.md §3.3)", async () => {
+  test("flannel's computed defaults (docs/flannel.md §3.3)", async () => {
     const cases: Array<[string, number, string, string]> = [
       ['{"network":"10.3.0.0/16","backend":{"type":"vxlan"}}', 24, '10.3.1.0', '10.3.255.0'],
       [

@@ -1,4 +1,4 @@
-// subnet-env against a real etcd: /run/flannel/subnet.env byte for byte as flanneld writes it (flannel-semantics.md §5).
+// subnet-env against a real etcd: /run/flannel/subnet.env byte for byte as flanneld writes it (docs/flannel.md §5).
 
 import {after, before, describe, test} from 'node:test'
 import assert from 'node:assert/strict'

@@ -20,7 +20,7 @@ function setup(config: string, keys: Array<[string, string]>) {
   return {...r.value, leases: decodeLeases(kvs).leases}
 }
 
-// pkg/subnet/etcd/subnet_test.go, flannel-semantics §4.4
+// pkg/subnet/etcd/subnet_test.go, docs/flannel.md §4.4
 const EXAMPLE = '{ "Network": "10.3.0.0/16", "SubnetMin": "10.3.1.0", "SubnetMax": "10.3.25.0" }'
 const EXISTING: Array<[string, string]> = [
   ['10.3.1.0-24', '1.1.1.1'],

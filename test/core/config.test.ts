@@ -23,7 +23,7 @@ function err(text: string): string {
   return r.ok ? '' : r.error
 }
 
-describe('CheckNetworkConfig: computed defaults (flannel-semantics §3.3)', () => {
+describe('CheckNetworkConfig: computed defaults (docs/flannel.md §3.3)', () => {
   const rows: Array<[string, number, string, string, number]> = [
     ['{"network":"10.3.0.0/16"}', 24, '10.3.1.0', '10.3.255.0', 255],
     [

@@ -1,4 +1,4 @@
-// doctor --local on a node set up inside a network namespace exactly as flanneld leaves it (flannel-semantics
+// doctor --local on a node set up inside a network namespace exactly as flanneld leaves it (docs/flannel.md
 // §5, §6.1, §6.2), then broken one entry at a time. Underlay 198.18.0.0/24, flannel Network 198.19.0.0/16.
 
 import assert from 'node:assert/strict'

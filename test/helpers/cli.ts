@@ -114,7 +114,7 @@ export function show(r: CliResult): string {
 }
 
 // ---------------------------------------------------------------------------
-// Seeding etcd exactly as flanneld writes it (flannel-semantics.md §1.4, §1.8, §2), through the harness's etcdctl.
+// Seeding etcd exactly as flanneld writes it (docs/flannel.md §1.4, §1.8, §2), through the harness's etcdctl.
 
 /** The part of the etcd harness these helpers need (an EtcdServer or one cluster member). */
 export interface Etcdctl {

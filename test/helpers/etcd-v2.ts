@@ -25,7 +25,7 @@ export function etcdctlV2(etcd: EtcdServer, args: string[], o: {user?: string} =
   })
 }
 
-/** flanneld <= 0.13's vxlan lease value: no PublicIPv6, no VNI (flannel-semantics.md §2). */
+/** flanneld <= 0.13's vxlan lease value: no PublicIPv6, no VNI (docs/flannel.md §2). */
 export function legacyVxlanValue(publicIP: string, vtepMAC: string): string {
   return `{"PublicIP":"${publicIP}","BackendType":"vxlan","BackendData":{"VtepMAC":"${vtepMAC}"}}`
 }
