@@ -39,6 +39,7 @@ import {goKeyMatches, parseGoJson} from './gojson.js'
 import {andThen, etcdctl, flannelctl, type HintContext, NO_HINT_CONTEXT, type Suggestion} from './hints.js'
 import {decodeVxlanData} from './lease-value.js'
 import {type Keyspace, ownerUndoesReservation} from './reservation.js'
+import {NODE_CHECK_IDS} from './node-checks.js'
 
 export type Severity = ConfigFinding['severity']
 
@@ -533,30 +534,6 @@ export function clusterChecks(input: ClusterCheckInput): {findings: Finding[]; c
   ]
   return {findings, context: ctx}
 }
-
-/** The checks of `doctor --local` (node-checks.ts), in the Node area. */
-const NODE_CHECK_IDS = [
-  'subnet-env-missing',
-  'subnet-env-invalid',
-  'subnet-env-outside-network',
-  'subnet-env-stale-network',
-  'subnet-env-foreign',
-  'subnet-env-no-lease',
-  'device-missing',
-  'device-mtu',
-  'device-address',
-  'device-local-ip',
-  'route-missing',
-  'neigh-missing',
-  'fdb-missing',
-  'route-stale',
-  'ip-forward-off',
-  'hostgw-peer-unreachable',
-  'masq-rules-missing',
-  'masq-rules-stale',
-  'masq-rule-set',
-  'forward-policy-drop',
-] as const
 
 /** Every check ID doctor knows, for --only and --skip. */
 export const CHECK_IDS: readonly string[] = [...Object.keys(CHECK_AREA), ...NODE_CHECK_IDS].sort()

@@ -60,7 +60,7 @@ export interface NodeObservation {
   readonly hostAddresses?: readonly number[] | null
 }
 
-/** @public (doctor --only/--skip validate against it) */
+/** The checks of `doctor --local`, in the Node area (doctor --only/--skip validate against them). */
 export const NODE_CHECK_IDS = [
   'subnet-env-missing',
   'subnet-env-invalid',
