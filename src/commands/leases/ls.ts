@@ -92,8 +92,9 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
           this.color,
         ),
       )
-      // The summary is for humans, on stderr: a script reading the table (or --no-headers) never sees it.
-      if (result.leases.length > 0) this.note(renderSummary(result, marginSeconds))
+      // The summary is for humans: on stderr, and only when stderr is a terminal (like the progress line), so a script
+      // or a pipe never sees it.
+      if (result.leases.length > 0 && process.stderr.isTTY) this.note(renderSummary(result, marginSeconds))
     }
     return result
   }
