@@ -127,6 +127,14 @@ describe('masquerade rule sets per release', () => {
     assert.match(wrong.message, /^3 of the 7 masquerade rules flanneld v0\.28\.9 installs/)
   })
 
+  test('EnableNFTables: an empty iptables nat table is healthy (the rules are in nftables), said as info', () => {
+    const NFT = '{"Network":"10.5.0.0/16","EnableNFTables":true,"Backend":{"Type":"vxlan"}}'
+    const fs = nodeChecks({...base, iptablesNat: '-P POSTROUTING ACCEPT'}, ctxFor(NFT))
+    assert.deepEqual(errors(fs), [])
+    assert.equal(fs.filter((f) => f.id === 'masq-rules-missing').length, 0)
+    assert.match(fs.find((f) => f.id === 'masq-rule-set')!.message, /EnableNFTables/)
+  })
+
   test('an empty nat table is judged against the current set', () => {
     const f = nodeChecks({...base, iptablesNat: '-P POSTROUTING ACCEPT'}, ctxFor(VXLAN)).find(
       (x) => x.id === 'masq-rules-missing',
