@@ -49,8 +49,8 @@ export function parseSubnetArg(s: string): Cidr4 {
     if (c.hostBitsSet) throw new UsageError(`subnet ${s} has host bits set; write ${formatCidr4(c)}`, 'INVALID_CIDR')
     return c
   }
-  // The anchored shape test first: flannel's key regex is unanchored, which backtracks quadratically on a long
-  // argument that is not a key (100,000 digits took 9.5 s to reject).
+  // An argument must look like a key (escaped dots, the key alone or after a `/`): flannel's own expression, which
+  // parseSubnetKey follows, would also take `x10.5.1.0-24` for a key.
   const k = /^(?:.*\/)?\d+\.\d+\.\d+\.\d+-\d+$/.test(s) ? parseSubnetKey(s) : null
   if (k) return k.subnet
   const shown = s.length > 64 ? `${s.slice(0, 64)}… (${s.length} characters)` : s
