@@ -4,6 +4,7 @@
  */
 
 import type {ClusterContext, Finding} from './doctor.js'
+import {command, flannelctl, type HintContext, NO_HINT_CONTEXT, type Suggestion} from './hints.js'
 import {type Cidr4, containsCidr4, formatCidr4, formatIPv4, parseCidr4, parseIPv4} from './ipv4.js'
 import type {Lease} from './leases.js'
 import {hostGwPeers, planHostGw} from './hostgw.js'
@@ -84,12 +85,33 @@ export const NODE_CHECK_IDS = [
   'forward-policy-drop',
 ]
 
+/**
+ * A hint of prose and suggested commands: each argv in `parts` is shell-quoted (core/hints.ts), since interface
+ * names, MACs and addresses come from the kernel or etcd (an interface may be named `$(reboot)`), and listed under
+ * `commands` (as a built Suggestion is). An argv no command line can pass (a NUL byte) is described instead.
+ */
+function hinted(...parts: Array<string | readonly string[] | Suggestion>): {hint: string; commands?: Suggestion[]} {
+  const commands: Suggestion[] = []
+  const text = parts.map((p) => {
+    if (typeof p === 'string') return p
+    if (!Array.isArray(p)) {
+      commands.push(p as Suggestion)
+      return (p as Suggestion).shell
+    }
+    const c = command(p)
+    if (c === null) return `${p[0]} ... (an argument holds a NUL byte)`
+    commands.push(c)
+    return c.shell
+  })
+  return commands.length > 0 ? {hint: text.join(''), commands} : {hint: text.join('')}
+}
+
 interface EnvFacts {
   network: Cidr4 | null
   subnet: Cidr4 | null
 }
 
-function envChecks(obs: NodeObservation, ctx: ClusterContext, out: Finding[]): EnvFacts {
+function envChecks(obs: NodeObservation, ctx: ClusterContext, out: Finding[], h: HintContext): EnvFacts {
   const file = obs.subnetFile
   if (obs.subnetEnvText === null) {
     out.push({
@@ -97,7 +119,11 @@ function envChecks(obs: NodeObservation, ctx: ClusterContext, out: Finding[]): E
       severity: 'error',
       subjects: [file],
       message: `${file} does not exist: flanneld has not finished starting here, and the CNI plugin cannot configure pods`,
-      hint: 'check the flanneld logs (journalctl -u flanneld); it writes the file after taking a lease and setting up the device',
+      ...hinted(
+        'check the flanneld logs (',
+        ['journalctl', '-u', 'flanneld'],
+        '); it writes the file after taking a lease and setting up the device',
+      ),
     })
     return {network: null, subnet: null}
   }
@@ -125,7 +151,14 @@ function envChecks(obs: NodeObservation, ctx: ClusterContext, out: Finding[]): E
       severity: 'error',
       subjects: [file],
       message: `${file} is not what flanneld writes: ${problems.join('; ')}`,
-      hint: 'restart flanneld to rewrite it, or render the expected file: flannelctl subnet-env --public-ip <this node>',
+      ...(obs.publicIP === null
+        ? {
+            hint: 'restart flanneld to rewrite it, or render the expected file: flannelctl subnet-env --public-ip <this node>',
+          }
+        : hinted(
+            'restart flanneld to rewrite it, or render the expected file: ',
+            flannelctl(h, ['subnet-env', '--public-ip', formatIPv4(obs.publicIP)]),
+          )),
     })
   }
   const subnet = subnetAddr ? {ip: subnetAddr.ip, prefix: subnetAddr.prefix} : null
@@ -157,17 +190,23 @@ function sameSubnet(a: Cidr4, b: Cidr4): boolean {
 
 /** The release range the node's masquerade rule set shows, if any (what nodeChecks infers without --flanneld-version). */
 export function inferNodeRelease(obs: NodeObservation, ctx: ClusterContext): NodeRelease | null {
-  return masqChecks(obs, ctx, envChecks(obs, ctx, []), null, [])
+  return masqChecks(obs, ctx, envChecks(obs, ctx, [], NO_HINT_CONTEXT), null, [])
 }
 
 /**
  * The node checks; `ctx` comes from the cluster checks of the same run. `release` is the node's flanneld release
  * (--flanneld-version); without it the release is inferred from the masquerade rule set where there is one, and
- * where nothing tells, each release-dependent check accepts what any release would do.
+ * where nothing tells, each release-dependent check accepts what any release would do. `hints`: the connection flags
+ * to repeat in suggested flannelctl commands.
  */
-export function nodeChecks(obs: NodeObservation, ctx: ClusterContext, release: Release | null = null): Finding[] {
+export function nodeChecks(
+  obs: NodeObservation,
+  ctx: ClusterContext,
+  release: Release | null = null,
+  hints: HintContext = NO_HINT_CONTEXT,
+): Finding[] {
   const out: Finding[] = []
-  const facts = envChecks(obs, ctx, out)
+  const facts = envChecks(obs, ctx, out, hints)
   const me = obs.publicIP
   // The rule set is read first (it tells the release), its findings reported in their usual place.
   const masqOut: Finding[] = []
@@ -224,7 +263,10 @@ export function nodeChecks(obs: NodeObservation, ctx: ClusterContext, release: R
             severity: 'error',
             subjects: [dev],
             message: `${dev} should carry exactly ${formatIPv4(want)}/32 from the Network, has ${inNet.length === 0 ? 'none' : inNet.map(formatCidr4).join(', ')}`,
-            hint: `ip addr replace ${formatIPv4(want)}/32 dev ${dev} (and remove the others), or restart flanneld`,
+            ...hinted(
+              ['ip', 'addr', 'replace', `${formatIPv4(want)}/32`, 'dev', dev],
+              ' (and remove the others), or restart flanneld',
+            ),
           })
         }
       }
@@ -258,9 +300,11 @@ export function nodeChecks(obs: NodeObservation, ctx: ClusterContext, release: R
             message: p.direct
               ? `no route ${s} via ${formatIPv4(p.publicIP)} (DirectRouting) for ${describePeer(p)}`
               : `no route ${s} via ${formatIPv4(p.subnet.ip)} dev ${dev} onlink for ${describePeer(p)}: pods there are unreachable (routes vanish when a NIC restarts)`,
-            hint: p.direct
-              ? `ip route replace ${s} via ${formatIPv4(p.publicIP)}`
-              : `ip route replace ${s} via ${formatIPv4(p.subnet.ip)} dev ${dev} onlink`,
+            ...hinted(
+              p.direct
+                ? ['ip', 'route', 'replace', s, 'via', formatIPv4(p.publicIP)]
+                : ['ip', 'route', 'replace', s, 'via', formatIPv4(p.subnet.ip), 'dev', dev, 'onlink'],
+            ),
           })
         }
         if (p.direct) continue
@@ -271,7 +315,18 @@ export function nodeChecks(obs: NodeObservation, ctx: ClusterContext, release: R
             severity: 'error',
             subjects: [s],
             message: `no neighbour entry ${formatIPv4(p.subnet.ip)} lladdr ${p.mac} on ${dev} for ${describePeer(p)}`,
-            hint: `ip neigh replace ${formatIPv4(p.subnet.ip)} lladdr ${p.mac} dev ${dev} nud permanent`,
+            ...hinted([
+              'ip',
+              'neigh',
+              'replace',
+              formatIPv4(p.subnet.ip),
+              'lladdr',
+              p.mac,
+              'dev',
+              dev,
+              'nud',
+              'permanent',
+            ]),
           })
         }
         if (!haveFdb.get(p.mac)?.includes(p.publicIP)) {
@@ -281,7 +336,18 @@ export function nodeChecks(obs: NodeObservation, ctx: ClusterContext, release: R
             severity: 'error',
             subjects: [s],
             message: `no FDB entry ${p.mac} dst ${formatIPv4(p.publicIP)} on ${dev} for ${describePeer(p)}`,
-            hint: `bridge fdb replace ${p.mac} dev ${dev} dst ${formatIPv4(p.publicIP)} self permanent`,
+            ...hinted([
+              'bridge',
+              'fdb',
+              'replace',
+              p.mac,
+              'dev',
+              dev,
+              'dst',
+              formatIPv4(p.publicIP),
+              'self',
+              'permanent',
+            ]),
           })
         }
       }
@@ -292,7 +358,7 @@ export function nodeChecks(obs: NodeObservation, ctx: ClusterContext, release: R
           severity: 'warning',
           subjects: [formatCidr4(r.dst)],
           message: `route ${formatCidr4(r.dst)} dev ${dev} points at a subnet nobody leases any more`,
-          hint: `ip route del ${formatCidr4(r.dst)} dev ${dev}`,
+          ...hinted(['ip', 'route', 'del', formatCidr4(r.dst), 'dev', dev]),
         })
       }
     }
@@ -305,7 +371,7 @@ export function nodeChecks(obs: NodeObservation, ctx: ClusterContext, release: R
       severity: 'error',
       subjects: ['net.ipv4.ip_forward'],
       message: 'net.ipv4.ip_forward is 0: this node does not forward pod traffic',
-      hint: 'sysctl -w net.ipv4.ip_forward=1 (and persist it in /etc/sysctl.d/)',
+      ...hinted(['sysctl', '-w', 'net.ipv4.ip_forward=1'], ' (and persist it in /etc/sysctl.d/)'),
     })
   }
   return out
@@ -333,7 +399,7 @@ function hostGwChecks(obs: NodeObservation, ctx: ClusterContext, own: Lease | un
       severity: 'error',
       subjects: [m[1]!],
       message: `no route ${m[1]} via ${m[2]} dev ${iface} (host-gw): pods there are unreachable (routes vanish when a NIC restarts)`,
-      hint: `ip route replace ${m[1]} via ${m[2]} dev ${iface}`,
+      ...hinted(['ip', 'route', 'replace', m[1]!, 'via', m[2]!, 'dev', iface]),
     })
   }
 }
@@ -381,7 +447,7 @@ function deviceMtuCheck(
     severity: 'error',
     subjects: [dev],
     message: `${dev} has MTU ${actual}, expected ${bases.map((b) => b.base - 50).join(' or ')}${who} (${want.why} ${want.base} minus 50 for vxlan): large packets are dropped`,
-    hint: `ip link set ${dev} mtu ${want.base - 50}, or restart flanneld`,
+    ...hinted(['ip', 'link', 'set', dev, 'mtu', String(want.base - 50)], ', or restart flanneld'),
   })
 }
 
@@ -403,10 +469,12 @@ function deviceLocalCheck(
     severity: 'error',
     subjects: [dev],
     message: `${dev} ${problem.message}`,
-    hint:
-      problem.kind === 'not-host-address'
-        ? `ip link del ${dev}, then start a node agent that uses the interface address ${formatIPv4(facts.ifaceAddress)} as local (flanneld up to v0.27.3, or flannelctl agent); keep --public-ip so peers still send to the PublicIP`
-        : `ip link del ${dev} and restart flanneld`,
+    ...(problem.kind === 'not-host-address'
+      ? hinted(
+          ['ip', 'link', 'del', dev],
+          `, then start a node agent that uses the interface address ${formatIPv4(facts.ifaceAddress)} as local (flanneld up to v0.27.3, or flannelctl agent); keep --public-ip so peers still send to the PublicIP`,
+        )
+      : hinted(['ip', 'link', 'del', dev], ' and restart flanneld')),
   })
 }
 
@@ -439,7 +507,7 @@ function masqChecks(
       subjects: ['flannel-ipv4'],
       message:
         'the config sets EnableNFTables: flanneld keeps its masquerade rules in nftables table ip flannel-ipv4, which doctor does not check yet',
-      hint: 'nft list table ip flannel-ipv4',
+      ...hinted(['nft', 'list', 'table', 'ip', 'flannel-ipv4']),
     })
   }
   if (!nft && obs.iptablesNat && net && rulesNet && facts.subnet && env?.get('FLANNEL_IPMASQ') === 'true') {
@@ -500,7 +568,12 @@ function masqChecks(
         severity: 'error',
         subjects: ['FORWARD'],
         message: `the FORWARD chain's policy is DROP (Docker >= 1.13 sets it) and no flannel ACCEPT rule for ${n} exists: traffic between pods on different nodes is dropped`,
-        hint: `iptables -A FORWARD -s ${n} -j ACCEPT && iptables -A FORWARD -d ${n} -j ACCEPT (flanneld adds them with --iptables-forward-rules, the default)`,
+        ...hinted(
+          ['iptables', '-A', 'FORWARD', '-s', n, '-j', 'ACCEPT'],
+          ' && ',
+          ['iptables', '-A', 'FORWARD', '-d', n, '-j', 'ACCEPT'],
+          ' (flanneld adds them with --iptables-forward-rules, the default)',
+        ),
       })
     }
   }

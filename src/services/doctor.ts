@@ -186,7 +186,7 @@ export async function runDoctor(
     const obs = await observe(o.local, context.effective?.vxlan?.vni ?? null)
     node = `${obs.publicIP === null ? 'unknown' : formatIPv4(obs.publicIP)} (${obs.publicIPSource})`
     const release = o.flanneldVersion === undefined ? null : parseRelease(o.flanneldVersion)
-    nodeFindings = nodeChecks(obs, context, release)
+    nodeFindings = nodeChecks(obs, context, release, o.hints)
     const inferred = release ? null : inferNodeRelease(obs, context)
     if (inferred?.kind === 'range' && inferred.range.to) version = formatRelease(inferred.range.to)
   }

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
-import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {mkdtemp, readdir, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {after, before, beforeEach, describe, test} from 'node:test'
@@ -34,9 +34,20 @@ function snapshotJson(kvs: Array<[string, string, number]>): string {
 interface Finding {
   id: string
   subjects: string[]
+  hint: string
+  commands?: Array<{argv: string[]; shell: string}>
 }
 
-function doctorLocal(extra: string[] = []): Promise<{code: number; findings: Finding[]; stderr: string}> {
+/** Pastes a finding's suggested commands into a shell inside the namespace (what an operator on the node does). */
+function paste(f: Finding, cwd: string): void {
+  assert.ok(f.commands && f.commands.length > 0, `${f.id}: no commands in ${f.hint}`)
+  for (const c of f.commands) ns.exec('sh', '-c', `cd ${JSON.stringify(cwd)} && ${c.shell}`)
+}
+
+function doctorLocal(
+  extra: string[] = [],
+  snap = () => snapshot,
+): Promise<{code: number; findings: Finding[]; stderr: string}> {
   return new Promise((resolve, reject) => {
     execFile(
       'ip',
@@ -49,7 +60,7 @@ function doctorLocal(extra: string[] = []): Promise<{code: number; findings: Fin
         'doctor',
         '--local',
         '--snapshot',
-        snapshot,
+        snap(),
         '--subnet-file',
         subnetFile,
         '--json',
@@ -203,6 +214,18 @@ describe('doctor --local in a network namespace', {skip: ok ? false : 'needs roo
       if (subject) assert.deepEqual(hit[0]!.subjects, [subject])
       else assert.deepEqual(hit[0]!.subjects, [subnetFile])
       if (id !== 'route-stale' && id !== 'subnet-env-stale-network') assert.equal(r.code, 5)
+      // Where the hint is the whole fix, pasting its commands on the node makes the finding go away.
+      if (
+        ['route-missing', 'neigh-missing', 'fdb-missing', 'route-stale', 'device-mtu', 'ip-forward-off'].includes(id)
+      ) {
+        paste(hit[0]!, tmp)
+        const again = await doctorLocal()
+        assert.deepEqual(
+          again.findings.filter((f) => f.id === id),
+          [],
+          `after ${hit[0]!.commands!.map((c) => c.shell).join('; ')}`,
+        )
+      }
     })
   }
 
@@ -214,3 +237,61 @@ describe('doctor --local in a network namespace', {skip: ok ? false : 'needs roo
     )
   })
 })
+
+describe(
+  'doctor --local with a hostile interface name (host-gw)',
+  {skip: ok ? false : 'needs root and ip netns'},
+  () => {
+    // Linux accepts this as an interface name; a hint built by concatenation would run `touch P` when pasted.
+    const NIC = '$(touch${IFS}P)'
+    let hgSnapshot: string
+    before(async () => {
+      tmp = await mkdtemp(path.join(os.tmpdir(), 'flannelctl-local-hg-'))
+      hgSnapshot = path.join(tmp, 'snap.json')
+      subnetFile = path.join(tmp, 'subnet.env')
+      const HG = (ip: string) => `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"host-gw"}`
+      await writeFile(
+        hgSnapshot,
+        snapshotJson([
+          ['/coreos.com/network/config', '{"Network":"198.19.0.0/16","Backend":{"Type":"host-gw"}}', 0],
+          ['/coreos.com/network/subnets/198.19.1.0-24', HG('198.18.0.1'), 11],
+          ['/coreos.com/network/subnets/198.19.2.0-24', HG('198.18.0.2'), 12],
+        ]),
+      )
+      await writeFile(subnetFile, ENV)
+      ns = createNetns('doctor-hg')
+      ns.ip('link', 'add', NIC, 'type', 'veth', 'peer', 'name', 'wire0')
+      ns.ip('addr', 'add', '198.18.0.1/24', 'dev', NIC)
+      ns.ip('link', 'set', 'wire0', 'up')
+      ns.ip('link', 'set', NIC, 'up')
+      ns.ip('route', 'add', 'default', 'via', '198.18.0.254', 'dev', NIC)
+      ns.exec('sysctl', '-q', '-w', 'net.ipv4.ip_forward=1')
+    })
+    after(async () => {
+      ns?.del()
+      if (tmp) await rm(tmp, {recursive: true, force: true})
+    })
+
+    test('the route hint names the interface as one argument; pasted, it adds the route and runs nothing else', async () => {
+      const r = await doctorLocal([], () => hgSnapshot)
+      const hit = r.findings.filter((f) => f.id === 'route-missing')
+      assert.equal(hit.length, 1, JSON.stringify(r.findings))
+      assert.deepEqual(hit[0]!.commands![0]!.argv, [
+        'ip',
+        'route',
+        'replace',
+        '198.19.2.0/24',
+        'via',
+        '198.18.0.2',
+        'dev',
+        NIC,
+      ])
+      paste(hit[0]!, tmp)
+      assert.match(ns.ip('route', 'show', '198.19.2.0/24'), /via 198\.18\.0\.2 dev \$\(touch\$\{IFS\}P\)/)
+      assert.deepEqual((await readdir(tmp)).sort(), ['snap.json', 'subnet.env'])
+      const again = await doctorLocal([], () => hgSnapshot)
+      assert.deepEqual(again.findings, [])
+      assert.equal(again.code, 0, again.stderr)
+    })
+  },
+)
