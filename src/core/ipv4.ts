@@ -9,23 +9,41 @@ export interface Cidr4 {
   readonly prefix: number
 }
 
-const OCTET = /^(?:0|[1-9]\d{0,2})$/
-
 /**
  * Parses a dotted quad the way Go's net.ParseIP does for IPv4 (decimal octets 0-255, no leading zeros, exactly
  * four parts). Returns null when it is not one.
  */
 export function parseIPv4(s: string): number | null {
-  const parts = s.split('.')
-  if (parts.length !== 4) return null
+  return parseIPv4Range(s, 0, s.length)
+}
+
+/**
+ * parseIPv4 of `s.slice(from, to)` without making the slice (a char-code scan: `leases ls` parses two addresses
+ * per lease). Octets are `0` or `[1-9][0-9]{0,2}` up to 255, four of them, dot-separated, nothing else.
+ */
+export function parseIPv4Range(s: string, from: number, to: number): number | null {
+  if (to - from < 7 || to - from > 15) return null
   let n = 0
-  for (const p of parts) {
-    if (!OCTET.test(p)) return null
-    const v = Number(p)
-    if (v > 255) return null
+  let i = from
+  for (let part = 0; ; part++) {
+    if (i >= to) return null
+    let v = s.charCodeAt(i) - 48
+    if (v < 0 || v > 9) return null
+    i++
+    if (v !== 0) {
+      for (let k = 0; k < 2 && i < to; k++) {
+        const d = s.charCodeAt(i) - 48
+        if (d < 0 || d > 9) break
+        v = v * 10 + d
+        i++
+      }
+      if (v > 255) return null
+    }
     n = n * 256 + v
+    if (part === 3) return i === to ? n : null
+    if (i >= to || s.charCodeAt(i) !== 46) return null
+    i++
   }
-  return n
 }
 
 export function formatIPv4(ip: number): string {

@@ -5,11 +5,11 @@
 
 import type {EffectiveConfig, EffectiveIPv4, NetworkConfig} from './config.js'
 import {totalSubnets4} from './config.js'
-import {type Cidr4, compareCidr4, mask4, size4} from './ipv4.js'
+import {type Cidr4, compareCidr4, mask4, parseIPv4Range, size4} from './ipv4.js'
 import type {Cidr6} from './ipv6.js'
 import {decodeLeaseAttrs, decodeVxlanData, type LeaseAttrs} from './lease-value.js'
 import type {KeyLayout} from './keys.js'
-import {parseSubnetKey} from './subnet-key.js'
+import {parseSubnetKey, type SubnetKey} from './subnet-key.js'
 
 /** One key-value as the store returns it (revisions and lease IDs are decimal strings, as etcd's int64). */
 export interface RawKV {
@@ -70,7 +70,7 @@ export function decodeLeases(kvs: readonly RawKV[]): {leases: Lease[]; malformed
   const leases: Lease[] = []
   const malformed: MalformedKey[] = []
   for (const kv of kvs) {
-    const sk = parseSubnetKey(kv.key)
+    const sk = parseSubnetKeyFast(kv.key) ?? parseSubnetKey(kv.key)
     if (!sk) {
       malformed.push({key: kv.key, value: kv.value, error: `failed to parse subnet key ${kv.key}`})
       continue
@@ -97,6 +97,29 @@ export function decodeLeases(kvs: readonly RawKV[]): {leases: Lease[]; malformed
   leases.sort(compareLeases)
   malformed.sort((a, b) => naturalCompare(a.key, b.key))
   return {leases, malformed}
+}
+
+/**
+ * parseSubnetKey for the keys flanneld writes, `.../A.B.C.D-P` with canonical octets and a one- or two-digit prefix
+ * below 32 in the last path segment; undefined for anything else (dual stack, odd spellings: the caller asks
+ * parseSubnetKey). For such a key flannel's end-anchored regular expression can only match that segment (a match
+ * starting earlier would have to take the `/` as one of its two unescaped dots, and what follows it does not fit),
+ * so the answer is the same.
+ */
+function parseSubnetKeyFast(key: string): SubnetKey | undefined {
+  const n = key.length
+  const dash = key.lastIndexOf('-')
+  if (dash < 0 || n - dash < 2 || n - dash > 3) return undefined
+  const start = key.lastIndexOf('/', dash) + 1
+  let prefix = 0
+  for (let i = dash + 1; i < n; i++) {
+    const d = key.charCodeAt(i) - 48
+    if (d < 0 || d > 9) return undefined
+    prefix = prefix * 10 + d
+  }
+  if (prefix > 31) return undefined
+  const ip = parseIPv4Range(key, start, dash)
+  return ip === null ? undefined : {subnet: {ip, prefix}, ipv6Subnet: null}
 }
 
 /** Keys in numeric order where they hold numbers (`10.5.9.0-24` before `10.5.10.0-24`), else by code point. */

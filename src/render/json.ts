@@ -6,7 +6,35 @@
 
 const ELEMENTS_PER_PIECE = 1024
 
+/** Renders one element of an array as `JSON.stringify(element, null, 2)` would, its lines after the first indented. */
+export type ElementRenderer<T> = (element: T, indent: string) => string
+
+const elementRenderers = new WeakMap<readonly unknown[], ElementRenderer<never>>()
+
+/**
+ * Renders every element of `array` with `render` (which must produce exactly what JSON.stringify would: a fast path
+ * for a known shape, such as leases ls's 65,535 leases) whenever jsonPieces meets this array.
+ */
+export function renderElementsWith<T>(array: readonly T[], render: ElementRenderer<T>): void {
+  elementRenderers.set(array, render)
+}
+
 export function* jsonPieces(value: unknown, indent = ''): Generator<string> {
+  const render = Array.isArray(value)
+    ? (elementRenderers.get(value) as ElementRenderer<unknown> | undefined)
+    : undefined
+  if (render !== undefined) {
+    const array = value as unknown[]
+    if (array.length === 0) {
+      yield '[]'
+      return
+    }
+    const inner = indent + '  '
+    yield '['
+    for (let i = 0; i < array.length; i++) yield (i ? ',\n' : '\n') + inner + render(array[i], inner)
+    yield '\n' + indent + ']'
+    return
+  }
   if (Array.isArray(value) && value.length > 256) {
     // Elements are stringified ELEMENTS_PER_PIECE at a time (one JSON.stringify call and one re-indent per slice,
     // not per element): the slice's own "[\n" and "\n]" are cut off and its lines moved to this depth.

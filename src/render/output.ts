@@ -10,7 +10,7 @@
 
 import {jsonPieces} from './json.js'
 
-/** Characters gathered before a write: large enough to amortise each write, small enough to stream. */
+/** Bytes gathered before a write: large enough to amortise each write, small enough to stream. */
 const CHUNK = 1 << 20
 
 let closed = false
@@ -39,28 +39,43 @@ export function guardOutput(): void {
   process.stderr.on('error', () => {}) // a closed stderr: nowhere left to report anything
 }
 
-/** Writes one string and resolves once the kernel has taken it (or output has stopped). Never rejects. */
-function writeChunk(text: string): Promise<void> {
-  if (closed || text === '') return Promise.resolve()
+/** Writes one string or buffer and resolves once the kernel has taken it (or output has stopped). Never rejects. */
+function writeChunk(chunk: string | Uint8Array): Promise<void> {
+  if (closed || chunk.length === 0) return Promise.resolve()
   return new Promise((resolve) => {
-    process.stdout.write(text, (err) => {
+    process.stdout.write(chunk, (err) => {
       if (err) stop(err)
       resolve()
     })
   })
 }
 
+/**
+ * Writes the pieces in ~1 MiB chunks, waiting for each to be taken. Pieces are encoded straight into the chunk's
+ * buffer as they come (no string of the whole chunk is built: joining tens of thousands of small strings and
+ * flattening them costs more than the encoding); a piece too large for a chunk is written on its own.
+ */
 async function pump(pieces: Iterable<string>): Promise<void> {
-  let buf = ''
+  let buf = Buffer.allocUnsafe(CHUNK)
+  let used = 0
   for (const piece of pieces) {
     if (closed) return
-    buf += piece
-    if (buf.length >= CHUNK) {
-      await writeChunk(buf)
-      buf = ''
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+    if (used + piece.length * 3 > CHUNK) {
+      if (used > 0) {
+        await writeChunk(buf.subarray(0, used))
+        if (closed) return
+        buf = Buffer.allocUnsafe(CHUNK) // the stream may still hold the one just written
+        used = 0
+      }
+      if (piece.length * 3 > CHUNK) {
+        await writeChunk(piece)
+        continue
+      }
     }
+    used += buf.write(piece, used)
   }
-  await writeChunk(buf)
+  await writeChunk(buf.subarray(0, used))
 }
 
 function enqueue(pieces: Iterable<string>): void {

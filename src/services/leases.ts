@@ -4,7 +4,7 @@ import {formatCidr4, formatIPv4, overlaps4, parseCidr4} from '../core/ipv4.js'
 import {formatCidr6, formatIP6Flannel} from '../core/ipv6.js'
 import {decodeLeases, type Lease, type MalformedKey} from '../core/leases.js'
 import {UsageError} from '../core/errors.js'
-import {parseGoIPv4} from '../core/lease-value.js'
+import {decodeVxlanDataFast, parseGoIPv4} from '../core/lease-value.js'
 import type {NetworkReader} from '../store/port.js'
 
 export interface LeaseJson {
@@ -44,8 +44,16 @@ export interface ListOptions {
   onProgress?: (done: number, total: number) => void
 }
 
-function rawJson(raw: string | null): unknown {
+/** BackendData as JSON: parsed, or the text when it does not parse. */
+function backendDataJson(raw: string | null, vxlan: Lease['vxlan']): unknown {
   if (raw === null) return null
+  // flanneld's vxlan bytes `{"VNI":n,"VtepMAC":"m"}` parse to {VNI: n, VtepMAC: m}: built from the decoded lease,
+  // which already holds both (one object fewer to parse and keep per lease).
+  if (vxlan !== null && raw.startsWith('{"VNI":')) {
+    const d = decodeVxlanDataFast(raw)
+    if (d !== null && d.vni === vxlan.vni && d.vtepMAC === vxlan.vtepMAC)
+      return {VNI: vxlan.vni, VtepMAC: vxlan.vtepMAC}
+  }
   try {
     return JSON.parse(raw)
   } catch {
@@ -83,7 +91,7 @@ export function leaseToJson(
     publicIP: formatIPv4(l.attrs.publicIP),
     publicIPv6: l.attrs.publicIPv6 === null ? null : formatIP6Flannel(l.attrs.publicIPv6),
     backendType: l.attrs.backendType,
-    backendData: rawJson(l.attrs.backendData),
+    backendData: backendDataJson(l.attrs.backendData, l.vxlan),
     vni: l.vxlan?.vni ?? null,
     vtepMAC: l.vxlan?.vtepMAC ?? null,
     reserved: l.reserved,

@@ -6,7 +6,9 @@ import {connectionFlags, etcdApiFlag, snapshotFlag} from '../../base/flags.js'
 import {openSource} from '../../store/source.js'
 import {parseDuration} from '../../core/duration.js'
 import {UsageError} from '../../core/errors.js'
+import {renderElementsWith} from '../../render/json.js'
 import {LEASE_SORTS, renderLeases, renderMalformed, renderSummary} from '../../render/leases.js'
+import {leaseJsonText} from '../../render/leases-json.js'
 import {type LeasesResult, listLeases} from '../../services/leases.js'
 
 export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
@@ -76,6 +78,8 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
       onProgress: progress,
     })
     if (shown) process.stderr.write('\r\x1b[K')
+    // --json: each of (up to 65,535) leases written by its own renderer, byte for byte what JSON.stringify writes.
+    renderElementsWith(result.leases, leaseJsonText)
     const warn = renderMalformed(result)
     if (warn && !this.jsonEnabled()) this.note(warn)
     // Rendering 65,535 rows costs real time: only when the table is shown.
