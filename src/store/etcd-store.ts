@@ -4,22 +4,7 @@
  * once (exit 69 for unreachable, TLS or auth failures).
  */
 
-import {ExponentialBackoff, handleWhen, type IBackoff, isBrokenCircuitError, noop, retry} from 'cockatiel'
-
-import {
-  EtcdAuthenticationFailedError,
-  EtcdError,
-  EtcdLeaseInvalidError,
-  EtcdPermissionDeniedError,
-  Etcd3,
-  GRPCDeadlineExceededError,
-  GRPCGenericError,
-  GRPCOutOfRangeError,
-  GRPCUnavailableError,
-  type IKeyValue,
-  isRecoverableError,
-  type IOptions,
-} from 'etcd3'
+import type {Etcd3, IKeyValue} from 'etcd3'
 
 import {FlannelctlError, UnavailableError, UsageError} from '../core/errors.js'
 import {MAX_LEASE_TTL_SECONDS} from '../core/duration.js'
@@ -30,7 +15,30 @@ import {notEtcd, TLS_FAILURE, tlsFailed, unreachable} from './failures.js'
 import {normaliseEndpoint, readPem} from './endpoints.js'
 import {collectGarbage} from './heap.js'
 import type {DeleteOutcome, FlannelStore, GuardedKey, LostGuard, Progress, WriteOptions, WriteResult} from './port.js'
-import {watchPrefix, type WatchCallbacks, type WatchHandle} from './watch.js'
+import {
+  GRPC_DEADLINE_EXCEEDED,
+  GRPC_OUT_OF_RANGE,
+  GRPC_PERMISSION_DENIED,
+  GRPC_UNAVAILABLE,
+  GrpcError,
+  LeanV3Client,
+  prefixEnd,
+} from './v3-lean.js'
+import type {WatchCallbacks, WatchHandle} from './watch.js'
+
+/** How mapError sees a failure, whichever client (the lean one or etcd3) raised it. */
+export type V3ErrorKind = 'auth-failed' | 'permission-denied' | 'out-of-range' | 'unavailable' | 'etcd'
+
+/** Set once etcd3 has been loaded (only then can an error be one of its classes), with how to close a client. */
+let etcd3: {errorKind: (e: unknown) => V3ErrorKind | null; close: (c: Etcd3) => void} | undefined
+
+function leanErrorKind(e: GrpcError): V3ErrorKind {
+  if (/authentication failed/i.test(e.message)) return 'auth-failed'
+  if (e.grpcCode === GRPC_PERMISSION_DENIED || /permission denied/i.test(e.message)) return 'permission-denied'
+  if (e.grpcCode === GRPC_OUT_OF_RANGE) return 'out-of-range'
+  if (e.grpcCode === GRPC_UNAVAILABLE || e.grpcCode === GRPC_DEADLINE_EXCEEDED) return 'unavailable'
+  return 'etcd'
+}
 
 export interface ConnectionOptions {
   readonly endpoints: readonly string[]
@@ -67,8 +75,16 @@ export class EtcdStore implements FlannelStore {
   readonly layout: KeyLayout
   readonly source = 'etcd'
   readonly api = 'v3'
-  private readonly client: Etcd3
+  /** Every read: Range and LeaseTimeToLive over node:http2 (v3-lean.ts). */
+  private readonly lean: LeanV3Client
+  /** Writes, watches and leases: etcd3, loaded and connected on the first of them. */
+  private legacy: Promise<Etcd3> | undefined
+  private legacyClient: Etcd3 | undefined
+  private closed = false
   private readonly endpoints: readonly string[]
+  private readonly credentials: {ca?: Buffer; cert?: Buffer; key?: Buffer}
+  private readonly rangeStart: Buffer
+  private readonly rangeEnd: Buffer
 
   private constructor(private readonly opts: ConnectionOptions) {
     this.layout = keyLayout(opts.prefix)
@@ -78,55 +94,22 @@ export class EtcdStore implements FlannelStore {
       // etcdctl would also talk plain http here; say why the certificates are not used.
       process.emitWarning?.('--cacert/--cert/--key are ignored for http:// endpoints; use https:// endpoints for TLS')
     }
-    const options: IOptions = {
-      hosts: [...this.endpoints],
-      // The etcd3 client ignores dialTimeout, so every unary call carries its own deadline.
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : {deadline: Date.now() + opts.commandTimeoutMs}),
-      // Watch reconnects back off from 100 ms to at most 2 s (the client's default goes up to 30 s). The option is
-      // typed as a backoff but used as a factory: the cast is the library's documented workaround.
-      faultHandling: {
-        // No circuit breaker per host: etcd3's default opens for 5 s after three failures and then fails every call
-        // at once with BrokenCircuitError, under our own --dial-timeout/--command-timeout deadlines and the agent's
-        // backoff (which already decide when to give up and when to try again). What a host does is what we report.
-        host: () => noop,
-        // One attempt per endpoint: a call that finds an endpoint unavailable goes on to the next one (etcd3 picks a
-        // new host for every retry), immediately, within the call's deadline; with one endpoint there is no retry.
-        // etcd3's default is three attempts on whichever hosts, stacked under our deadlines.
-        global:
-          this.endpoints.length > 1
-            ? retry(handleWhen(isRecoverableError), {maxAttempts: this.endpoints.length - 1})
-            : noop,
-        watchBackoff: new ExponentialBackoff({initialDelay: 100, maxDelay: 2000}) as unknown as IBackoff<unknown>,
-      },
-      grpcOptions: {
-        // One range over 65,535 leases is ~12 MB, over gRPC's 4 MB default.
-        'grpc.max_receive_message_length': 1 << 30,
-        'grpc.max_send_message_length': 1 << 30,
-        // Notice a silently dead connection (a partition without a reset) within ~15 s, not minutes; etcd accepts pings
-        // every 5 s (--grpc-keepalive-min-time).
-        'grpc.keepalive_time_ms': 10_000,
-        'grpc.keepalive_timeout_ms': 5_000,
-      },
-    }
-    if (tls) {
-      // grpc-js passes the endpoint's host as the TLS servername even when it is an IP address, so Node prints a
-      // DEP0123 DeprecationWarning on every https://127.0.0.1:2379-style connection. Deprecation warnings are for
-      // developers, not for operators reading this CLI's stderr.
-      process.noDeprecation = true
-      options.credentials = {
-        rootCertificate: opts.cacert ? readPem(opts.cacert, '--cacert') : (undefined as unknown as Buffer),
-        certChain: opts.cert ? readPem(opts.cert, '--cert') : undefined,
-        privateKey: opts.key ? readPem(opts.key, '--key') : undefined,
-      }
-    }
-    if (opts.user) {
-      options.auth = {
-        username: opts.user,
-        password: opts.password ?? '',
-        callOptions: () => ({deadline: Date.now() + opts.dialTimeoutMs}),
-      }
-    }
-    this.client = new Etcd3(options)
+    this.credentials = tls
+      ? {
+          ca: opts.cacert ? readPem(opts.cacert, '--cacert') : undefined,
+          cert: opts.cert ? readPem(opts.cert, '--cert') : undefined,
+          key: opts.key ? readPem(opts.key, '--key') : undefined,
+        }
+      : {}
+    this.lean = new LeanV3Client({
+      endpoints: this.endpoints,
+      ...this.credentials,
+      user: opts.user || undefined,
+      password: opts.password,
+      authTimeoutMs: opts.dialTimeoutMs,
+    })
+    this.rangeStart = Buffer.from(this.layout.range, 'utf8')
+    this.rangeEnd = prefixEnd(this.rangeStart)
   }
 
   /** A client that has not talked to etcd yet: the first call proves it answers (see ensureReached). */
@@ -147,18 +130,28 @@ export class EtcdStore implements FlannelStore {
   }
 
   close(): void {
-    // etcd3 defers closing a channel that is still connecting by up to 1 s (its workaround for grpc-node#1487), which
-    // keeps the process alive for that second after giving up on an endpoint that accepts TCP but never answers.
-    // Close those channels now: call() has already abandoned any request still pending on them. This reads etcd3
-    // 1.1.2's private pool; test/store/etcd3-pin.test.ts fails on an upgrade so that it is checked again.
-    const pool = (
-      this.client as unknown as {pool?: {hosts?: Array<{cachedServices?: Record<string, {close(): void} | undefined>}>}}
-    ).pool
-    for (const host of pool?.hosts ?? []) {
-      for (const service of Object.values(host.cachedServices ?? {})) service?.close()
-      host.cachedServices = Object.create(null) as Record<string, undefined>
-    }
-    this.client.close()
+    this.closed = true
+    this.lean.close()
+    if (this.legacyClient) etcd3?.close(this.legacyClient)
+  }
+
+  /** etcd3, for writes, watches and leases: loaded on the first of them (read-only commands never load it). */
+  private client(): Promise<Etcd3> {
+    this.legacy ??= import('./etcd3-client.js').then((m) => {
+      etcd3 = {errorKind: m.etcd3ErrorKind, close: m.closeEtcd3}
+      const c = m.createEtcd3({
+        endpoints: this.endpoints,
+        ...this.credentials,
+        user: this.opts.user,
+        password: this.opts.password,
+        dialTimeoutMs: this.opts.dialTimeoutMs,
+        commandTimeoutMs: this.opts.commandTimeoutMs,
+      })
+      this.legacyClient = c
+      if (this.closed) m.closeEtcd3(c)
+      return c
+    })
+    return this.legacy
   }
 
   /**
@@ -170,7 +163,7 @@ export class EtcdStore implements FlannelStore {
 
   private ensureReached(): Promise<void> {
     this.reached ??= this.timed('connect', this.opts.dialTimeoutMs, () =>
-      this.client.get(this.layout.config).exec(),
+      this.lean.range(Buffer.from(this.layout.config, 'utf8'), undefined, this.opts.dialTimeoutMs),
     ).then(
       () => undefined,
       (error: unknown) => {
@@ -191,7 +184,7 @@ export class EtcdStore implements FlannelStore {
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new GRPCDeadlineExceededError(`no answer within ${timeoutMs} ms`)),
+        () => reject(new GrpcError(GRPC_DEADLINE_EXCEEDED, `no answer within ${timeoutMs} ms`)),
         timeoutMs + 250,
       )
     })
@@ -207,6 +200,7 @@ export class EtcdStore implements FlannelStore {
   mapError(error: unknown, what: string): Error {
     if (error instanceof FlannelctlError) return error
     const e = error as Error
+    const kind = e instanceof GrpcError ? leanErrorKind(e) : (etcd3?.errorKind(e) ?? null)
     const where = this.endpoints.join(',')
     let msg = (e?.message ?? String(e)).replace(/\s+/g, ' ').trim()
     // grpc-js buries the cause: "14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED ..."
@@ -214,14 +208,14 @@ export class EtcdStore implements FlannelStore {
     if (cause?.[1]) msg = cause[1]
     // and stamps some errors with the time: "Protocol error (2026-12-01T21:12:21.973Z)".
     msg = msg.replace(/ \(\d{4}-\d\d-\d\dT[\d:.]+Z\)/g, '')
-    if (e instanceof EtcdAuthenticationFailedError) {
+    if (kind === 'auth-failed') {
       return new UnavailableError(
         `etcd at ${where} rejected user "${this.opts.user}": authentication failed`,
         'ETCD_AUTH_FAILED',
         'check --user/--password (or ETCDCTL_USER/ETCDCTL_PASSWORD)',
       )
     }
-    if (e instanceof EtcdPermissionDeniedError) {
+    if (kind === 'permission-denied') {
       return new UnavailableError(
         `etcd at ${where} denied ${what} to user "${this.opts.user ?? '(none)'}": permission denied`,
         'ETCD_PERMISSION_DENIED',
@@ -242,7 +236,7 @@ export class EtcdStore implements FlannelStore {
         'ETCD_AUTH_REQUIRED',
       )
     }
-    if (e instanceof GRPCOutOfRangeError && /too large lease TTL/i.test(msg)) {
+    if (kind === 'out-of-range' && /too large lease TTL/i.test(msg)) {
       return new UsageError(
         `etcd refused ${what}: the lease TTL is larger than etcd allows (${MAX_LEASE_TTL_SECONDS}s)`,
         'INVALID_TTL',
@@ -255,9 +249,7 @@ export class EtcdStore implements FlannelStore {
     if (/^Protocol error|Received HTTP status code|content-type|malformed|RST_STREAM with code 1\b/i.test(msg))
       return notEtcd(where, msg)
     if (
-      e instanceof GRPCUnavailableError ||
-      e instanceof GRPCDeadlineExceededError ||
-      isBrokenCircuitError(e) ||
+      kind === 'unavailable' ||
       /UNAVAILABLE|DEADLINE|No connection established|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN/i.test(
         msg,
       )
@@ -266,7 +258,7 @@ export class EtcdStore implements FlannelStore {
     }
     // Anything else etcd or its client raised (resource exhausted, a lease gone, an internal error) is the cluster's
     // answer, not a flaw in flannelctl: exit 69 with etcd's words. Only an error from elsewhere is reported as a bug.
-    if (e instanceof GRPCGenericError || e instanceof EtcdError || e instanceof EtcdLeaseInvalidError) {
+    if (kind !== null) {
       return new UnavailableError(`etcd at ${where} failed ${what}: ${msg}`, 'ETCD_ERROR')
     }
     return e instanceof Error ? e : new Error(msg)
@@ -274,8 +266,10 @@ export class EtcdStore implements FlannelStore {
 
   /** Everything under the prefix at one revision: config, subnet keys and foreign keys. */
   async readNetwork(): Promise<NetworkSnapshot> {
-    const res = await this.call('a read', () => this.client.getAll().prefix(this.layout.range).exec())
-    return classifyKeys(this.layout, res.kvs.map(toRawKV), String(res.header.revision))
+    const res = await this.call('a read', () =>
+      this.lean.range(this.rangeStart, this.rangeEnd, this.opts.commandTimeoutMs),
+    )
+    return classifyKeys(this.layout, res.kvs, res.revision)
   }
 
   /**
@@ -290,8 +284,8 @@ export class EtcdStore implements FlannelStore {
     const worker = async (): Promise<void> => {
       while (next < unique.length) {
         const id = unique[next++]!
-        const res = await this.call('a lease TTL lookup', () => this.client.leaseClient.leaseTimeToLive({ID: id}))
-        out.set(id, Number(res.TTL))
+        const ttl = await this.call('a lease TTL lookup', () => this.lean.timeToLive(id, this.opts.commandTimeoutMs))
+        out.set(id, ttl)
         done++
         if (done % GC_EVERY === 0) collectGarbage()
         onProgress?.(done, unique.length)
@@ -303,9 +297,10 @@ export class EtcdStore implements FlannelStore {
 
   /** One key, or null when it does not exist. */
   async getKey(key: string): Promise<RawKV | null> {
-    const res = await this.call('a read', () => this.client.get(key).exec())
-    const kv = res.kvs[0]
-    return kv ? toRawKV(kv) : null
+    const res = await this.call('a read', () =>
+      this.lean.range(Buffer.from(key, 'utf8'), undefined, this.opts.commandTimeoutMs),
+    )
+    return res.kvs[0] ?? null
   }
 
   /** A transaction: put when `key`'s `field` revision equals `expected`, else read the key back. */
@@ -317,7 +312,7 @@ export class EtcdStore implements FlannelStore {
     value: string,
     leaseId: string,
   ): Promise<Txn> {
-    const c = this.client
+    const c = await this.client()
     const put = c.put(key).value(value)
     if (leaseId !== '0') put.lease(leaseId)
     const res = await this.call(what, () => c.if(key, field, '==', expected).then(put).else(c.get(key)).commit())
@@ -370,7 +365,7 @@ export class EtcdStore implements FlannelStore {
    * the keys that changed, so every key that is still as listed is deleted and every key that changed is reported.
    */
   async deleteGuarded(keys: readonly GuardedKey[]): Promise<DeleteOutcome> {
-    const c = this.client
+    const c = await this.client()
     const deleted: string[] = []
     const lost: LostGuard[] = []
     for (let i = 0; i < keys.length; i += MAX_TXN_OPS) {
@@ -398,23 +393,27 @@ export class EtcdStore implements FlannelStore {
   }
 
   private async grantLease(ttlSeconds: number): Promise<string> {
-    const res = await this.call('a lease grant', () => this.client.leaseClient.leaseGrant({TTL: ttlSeconds, ID: 0}))
+    const c = await this.client()
+    const res = await this.call('a lease grant', () => c.leaseClient.leaseGrant({TTL: ttlSeconds, ID: 0}))
     return String(res.ID)
   }
 
   /** Revokes a lease (etcd deletes the keys still bound to it); best effort: a failure is ignored. */
   async revokeLease(leaseId: string): Promise<void> {
-    await this.call('a lease revoke', () => this.client.leaseClient.leaseRevoke({ID: leaseId})).catch(() => undefined)
+    const c = await this.client()
+    await this.call('a lease revoke', () => c.leaseClient.leaseRevoke({ID: leaseId})).catch(() => undefined)
   }
 
   /** Watches the subnets keyspace from the revision after `fromRevision` (see watch.ts). */
-  watchSubnets(fromRevision: string, cb: WatchCallbacks): Promise<WatchHandle> {
-    return watchPrefix(this.client, this.layout.subnets, fromRevision, cb)
+  async watchSubnets(fromRevision: string, cb: WatchCallbacks): Promise<WatchHandle> {
+    const [c, {watchPrefix}] = await Promise.all([this.client(), import('./watch.js')])
+    return watchPrefix(c, this.layout.subnets, fromRevision, cb)
   }
 
   /** Watches the config key (as a prefix: callers keep only the key itself) from the revision after `fromRevision`. */
-  watchConfig(fromRevision: string, cb: WatchCallbacks): Promise<WatchHandle> {
-    return watchPrefix(this.client, this.layout.config, fromRevision, cb)
+  async watchConfig(fromRevision: string, cb: WatchCallbacks): Promise<WatchHandle> {
+    const [c, {watchPrefix}] = await Promise.all([this.client(), import('./watch.js')])
+    return watchPrefix(c, this.layout.config, fromRevision, cb)
   }
 }
 
