@@ -203,7 +203,8 @@ try {
         while (next < ids.length) {
           const id = ids[next++]!
           try {
-            sum += decodeTtl(await call('/etcdserverpb.Lease/LeaseTimeToLive', ttlRequest(id)))
+            const ttl = decodeTtl(await call('/etcdserverpb.Lease/LeaseTimeToLive', ttlRequest(id)))
+            sum += ttl
           } catch {
             errors++
           }

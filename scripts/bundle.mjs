@@ -3,7 +3,8 @@
 // in which each command's modules are evaluated only when that command runs (esbuild's lazy module wrappers behind
 // dynamic import()), plus one small CommonJS file per command where the manifest says it lives, so oclif's
 // manifest-based lazy loading stays as it is (the manifest is rewritten to name them). etcd3 (and the gRPC stack under it) stays in node_modules: it reads
-// its .proto files from its own directory at load, and only commands that talk to etcd load it.
+// its .proto files from its own directory at load, and only commands that write to etcd (or watch it) load it; reads
+// go through the lean client (src/store/v3-lean.ts), which is bundled.
 // Then a V8 code cache for the bundle (dist/flannelctl.cjs.cache), written by running the built CLI once.
 import {execFileSync} from 'node:child_process'
 import {mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'

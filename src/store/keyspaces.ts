@@ -24,7 +24,7 @@ import {etcdReader, v2Reader} from './reader.js'
 import type {EtcdApi} from './source.js'
 
 async function openV3(opts: ConnectionOptions): Promise<EtcdStore> {
-  // Loaded on demand (see source.ts): the gRPC client costs ~200 ms of start-up.
+  // Loaded on demand (see source.ts); EtcdStore itself loads etcd3 only for writes and watches.
   const {EtcdStore} = await import('./etcd-store.js')
   return EtcdStore.open(opts)
 }

@@ -3,7 +3,8 @@
  * writable store. Nothing here talks to etcd when called: a live source connects on its first read (and proves etcd
  * answers within --dial-timeout then), so every check a service makes on its input before reading runs first, and a
  * usage error exits 2 whether or not etcd is reachable, by construction. The etcd clients are loaded on first use
- * too (the gRPC client costs ~200 ms of start-up that offline commands never pay).
+ * too: offline commands load none, v3 reads only the lean client (v3-lean.ts), and etcd3 with its gRPC stack (~250 ms
+ * of start-up) is loaded by the first write or watch.
  */
 
 import {UsageError} from '../core/errors.js'
