@@ -69,6 +69,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** The positional arguments as parsed (all of them, for commands with `strict = false`). */
   protected argvParsed: string[] = []
   private resources: Array<{close(): void}> = []
+  /** JSON lines output (leases watch): the --json error envelope is one line too. */
+  protected jsonLines = false
 
   public override async init(): Promise<void> {
     await super.init()
@@ -164,7 +166,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       const details = err instanceof FlannelctlError && err.details !== undefined ? {details: err.details} : {}
       writeOut(
         escapeJsonForTerminal(
-          JSON.stringify({error: {code, message, exitCode, ...(hint ? {hint} : {}), ...details}}, null, 2),
+          JSON.stringify(
+            {error: {code, message, exitCode, ...(hint ? {hint} : {}), ...details}},
+            null,
+            this.jsonLines ? undefined : 2,
+          ),
         ) + '\n',
       )
     } else {

@@ -11,7 +11,10 @@
  * unreachable (sysexits EX_UNAVAILABLE), 71 the environment failed us: a file that cannot be written, a tool that is
  * missing, a capability we lack, an address we cannot listen on, a dataplane command the kernel refused (sysexits
  * EX_OSERR), 6 declined at the confirmation prompt (nothing written), 130 cancelled (Ctrl-C or Ctrl-D at a prompt,
- * nothing written).
+ * nothing written), 124 `leases watch --max-events N --timeout T` saw fewer than N events within T (as timeout(1)).
+ *
+ * `leases watch` ends normally with 0: after --max-events, at --timeout without --max-events, on SIGINT (Ctrl-C, its
+ * usual end) or SIGTERM, and when stdout's reader goes away (`| head`). A watch is not a prompt: 130 is not used.
  */
 
 export const ExitCode = {
@@ -25,6 +28,8 @@ export const ExitCode = {
   declined: 6,
   unavailable: 69,
   environment: 71,
+  /** leases watch --max-events N --timeout T: fewer than N events came within T. */
+  timedOut: 124,
   /** Ctrl-C or Ctrl-D at a prompt: nothing written. */
   cancelled: 130,
 } as const

@@ -14,6 +14,8 @@ import {jsonPieces} from './json.js'
 const CHUNK = 1 << 20
 
 let closed = false
+/** Called once when output stops (see onOutputClosed). */
+const closedListeners: Array<() => void> = []
 /** The writes queued behind a streamed document (undefined when nothing is queued). */
 let queue: Promise<void> | undefined
 
@@ -21,6 +23,7 @@ let queue: Promise<void> | undefined
 function stop(err: NodeJS.ErrnoException): void {
   if (closed) return
   closed = true
+  for (const f of closedListeners.splice(0)) f()
   if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return
   process.exitCode = 1
   process.stderr.write(`Error: cannot write to stdout: ${err.code ?? err.message}\n`)
@@ -120,6 +123,15 @@ export function writeJson(value: unknown, map: (piece: string) => string = (s) =
       yield '\n'
     })(),
   )
+}
+
+/**
+ * Calls `f` once stdout's reader has gone (EPIPE) or writing failed: a command that would otherwise run on (leases
+ * watch) ends then. It learns of it on its next write.
+ */
+export function onOutputClosed(f: () => void): void {
+  if (closed) f()
+  else closedListeners.push(f)
 }
 
 function ensureGuard(): void {

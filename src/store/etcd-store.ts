@@ -24,7 +24,7 @@ import {
   LeanV3Client,
   prefixEnd,
 } from './v3-lean.js'
-import type {WatchCallbacks, WatchHandle} from './watch.js'
+import type {ChangeCallbacks, WatchCallbacks, WatchHandle} from './watch.js'
 
 /** How mapError sees a failure, whichever client (the lean one or etcd3) raised it. */
 export type V3ErrorKind = 'auth-failed' | 'permission-denied' | 'out-of-range' | 'unavailable' | 'etcd'
@@ -408,6 +408,40 @@ export class EtcdStore implements FlannelStore {
   async watchSubnets(fromRevision: string, cb: WatchCallbacks): Promise<WatchHandle> {
     const [c, {watchPrefix}] = await Promise.all([this.client(), import('./watch.js')])
     return watchPrefix(c, this.layout.subnets, fromRevision, cb)
+  }
+
+  /** Watches the subnets keyspace from the revision after `fromRevision`, each event with its prev_kv (leases watch). */
+  async watchSubnetChanges(fromRevision: string, cb: ChangeCallbacks): Promise<WatchHandle> {
+    const [c, {watchChanges}] = await Promise.all([this.client(), import('./watch.js')])
+    return watchChanges(c, this.layout.subnets, fromRevision, cb)
+  }
+
+  /**
+   * The oldest revision etcd still keeps history for (its last compaction), given a revision `compacted` known to
+   * be compacted away: the first revision after it that a read at that revision accepts (a binary search of about
+   * log2(current - compacted) reads of one key). Null when etcd reports no compaction there after all.
+   */
+  async compactedRevision(compacted: string): Promise<string | null> {
+    const c = await this.client()
+    const readableAt = async (rev: bigint): Promise<boolean> => {
+      try {
+        await this.call('a read at a revision', () => c.get(this.layout.config).revision(String(rev)).exec())
+        return true
+      } catch (error) {
+        if (/compacted/i.test((error as Error).message)) return false
+        throw error
+      }
+    }
+    const current = BigInt((await this.readNetwork()).revision)
+    let lo = BigInt(compacted)
+    if (lo < 1n || lo > current || (await readableAt(lo))) return null
+    let hi = current
+    while (hi - lo > 1n) {
+      const mid = (lo + hi) / 2n
+      if (await readableAt(mid)) hi = mid
+      else lo = mid
+    }
+    return String(hi)
   }
 
   /** Watches the config key (as a prefix: callers keep only the key itself) from the revision after `fromRevision`. */

@@ -28,6 +28,7 @@ import {classifyKeys, type NetworkSnapshot, type RawKV} from '../core/leases.js'
 import {
   type FlatV2,
   flattenV2,
+  fromV2Key,
   parseV2Error,
   parseV2Node,
   shellWord,
@@ -38,11 +39,15 @@ import {
   v2HasTtl,
   v2KeysPath,
   v2LeaseId,
+  v2RemainingTtl,
+  type V2Node,
 } from '../core/v2-keyspace.js'
+import type {SubnetChange} from '../core/lease-events.js'
 import type {ConnectionOptions} from './etcd-store.js'
 import type {DeleteOutcome, FlannelStore, GuardedKey, WriteOptions, WriteResult} from './port.js'
 import {normaliseEndpoint, readPem} from './endpoints.js'
 import {TLS_FAILURE, tlsFailed, unreachable} from './failures.js'
+import type {ChangeCallbacks, WatchHandle} from './watch.js'
 
 interface HttpAnswer {
   status: number
@@ -68,6 +73,20 @@ function describeNow(kv: RawKV | null): string {
   if (!kv) return 'it no longer exists'
   return `it is now at modifiedIndex ${kv.modRevision}${kv.lease === '0' ? ' with no TTL' : ' with a TTL'}: ${kv.value}`
 }
+
+/** v2 error code 401: the watch's waitIndex is older than the 1000 events etcd's v2 store keeps. */
+const V2_EVENT_INDEX_CLEARED = 401
+/** A long poll that got no event is re-issued after this long (so a silently dead connection is noticed). */
+const POLL_MS = 60_000
+/** Reconnect backoff of the v2 watch, as the v3 client's (100 ms doubling up to 2 s). */
+const WATCH_BACKOFF_MS = [100, 2000] as const
+
+/** One long poll's outcome. */
+type Poll =
+  | {kind: 'event'; action: string; node: V2Node; prevNode: V2Node | null}
+  /** No event within POLL_MS; `startIndex` is etcd's index when the poll began (X-Etcd-Index), if it said. */
+  | {kind: 'idle'; startIndex: bigint | null}
+  | {kind: 'cleared'; error: Error; oldest: string | null}
 
 /** Deletes in flight at once. */
 const DELETE_CONCURRENCY = 8
@@ -229,6 +248,222 @@ export class EtcdV2Store implements FlannelStore {
       out.set(id, kv !== null && kv.lease === id ? this.lastKeyTtl : -1)
     }
     return out
+  }
+
+  /** The oldest index the v2 store still had events for when a watch last found its waitIndex cleared (401). */
+  private oldestEventIndex: string | null = null
+
+  /**
+   * Watches the subnets directory (recursively) from the index after `fromIndex`: one long poll
+   * (`?wait=true&recursive=true&waitIndex=N`) per event, the next from the event's modifiedIndex + 1. A poll that
+   * gets nothing within POLL_MS is re-issued, from after etcd's index at the time it began when that is later (no
+   * event of ours happened up to it). A failed poll (etcd restarting, unreachable) is retried from the same
+   * waitIndex with a backoff of 100 ms doubling to 2 s, so nothing is lost or repeated. A waitIndex older than the
+   * 1000 events etcd's v2 store keeps (error 401 "The event in requested index is outdated and cleared") ends the
+   * watch with onLost: list again and watch anew.
+   */
+  async watchSubnetChanges(fromIndex: string, cb: ChangeCallbacks): Promise<WatchHandle> {
+    let waitIndex = BigInt(fromIndex) + 1n
+    let stopped = false
+    let abort: (() => void) | undefined
+    let down = false
+    let delay: number = WATCH_BACKOFF_MS[0]
+    const dir = toV2Key(this.layout.subnets)
+    // Resolved once the first poll is answered (etcd flushes a watch's headers at once; a cleared index is answered
+    // in full, after onLost), or has failed: so a --rev that is too old is known before the watch counts as started.
+    let started!: () => void
+    const first = new Promise<void>((resolve) => (started = resolve))
+    const loop = async (): Promise<void> => {
+      while (!stopped) {
+        let r: Poll
+        try {
+          r = await this.poll(
+            dir,
+            waitIndex,
+            (cancel) => (abort = cancel),
+            () => {
+              if (down) cb.onConnected?.()
+              down = false
+              started()
+            },
+          )
+        } catch (error) {
+          started()
+          if (stopped) return
+          if (!down) cb.onDisconnected?.(error as Error)
+          down = true
+          await new Promise((resolve) => setTimeout(resolve, delay))
+          delay = Math.min(delay * 2, WATCH_BACKOFF_MS[1])
+          continue
+        }
+        delay = WATCH_BACKOFF_MS[0]
+        if (stopped) return
+        if (r.kind === 'idle') {
+          if (r.startIndex !== null && r.startIndex + 1n > waitIndex) waitIndex = r.startIndex + 1n
+          continue
+        }
+        if (r.kind === 'cleared') {
+          stopped = true
+          this.oldestEventIndex = r.oldest
+          cb.onLost(r.error)
+          started()
+          return
+        }
+        waitIndex = BigInt(r.node.modifiedIndex) + 1n
+        const change = this.toChange(r.action, r.node, r.prevNode)
+        if (change) cb.onChanges([change], String(r.node.modifiedIndex))
+      }
+    }
+    void loop().finally(() => started())
+    await first
+    return {
+      cancel: async () => {
+        stopped = true
+        abort?.()
+      },
+    }
+  }
+
+  /** The oldest index a v2 watch can start from, as the last cleared watch learned it (null when unknown). */
+  async compactedRevision(): Promise<string | null> {
+    return this.oldestEventIndex
+  }
+
+  /** A v2 watch event as a change of a subnet key (null for what is not one: a directory being created). */
+  private toChange(action: string, node: V2Node, prevNode: V2Node | null): SubnetChange | null {
+    const kvOf = (n: V2Node | null): RawKV | null => (n && !n.dir ? (flattenV2(n, this.layout).kvs[0] ?? null) : null)
+    const key = fromV2Key(node.key, this.layout)
+    if (action === 'delete' || action === 'compareAndDelete' || action === 'expire') {
+      return {
+        type: 'delete',
+        key,
+        revision: String(node.modifiedIndex),
+        prev: kvOf(prevNode),
+        expired: action === 'expire',
+        dir: node.dir === true || prevNode?.dir === true,
+      }
+    }
+    if (node.dir) return null
+    const kv = kvOf(node)!
+    return {type: 'put', kv, prev: kvOf(prevNode), ...(kv.lease !== '0' ? {ttlSeconds: v2RemainingTtl(node)} : {})}
+  }
+
+  /** One long poll on the first endpoint that answers (see watchSubnetChanges). */
+  private poll(
+    dir: string,
+    waitIndex: bigint,
+    setAbort: (abort: () => void) => void,
+    onAnswer: () => void,
+  ): Promise<Poll> {
+    const path = `${v2KeysPath(dir)}?wait=true&recursive=true&waitIndex=${waitIndex}`
+    const attempt = (i: number): Promise<Poll> =>
+      this.pollOne(this.endpoints[i]!, path, setAbort, onAnswer).catch((error: unknown) => {
+        if (error instanceof TransportError && i + 1 < this.endpoints.length) return attempt(i + 1)
+        throw error
+      })
+    return attempt(0)
+  }
+
+  private pollOne(
+    endpoint: string,
+    path: string,
+    setAbort: (abort: () => void) => void,
+    onAnswer: () => void,
+  ): Promise<Poll> {
+    const tls = endpoint.startsWith('https://')
+    const url = new URL(endpoint + path)
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string> = {accept: 'application/json'}
+      if (this.authorization) headers.authorization = this.authorization
+      const options = {method: 'GET', headers, agent: tls ? this.httpsAgent! : this.httpAgent}
+      const req = tls ? https.request(url, options) : http.request(url, options)
+      let settled = false
+      let startIndex: bigint | null = null
+      let bodyStarted = false
+      const finish = (fn: () => void) => {
+        if (settled) return
+        settled = true
+        clearTimeout(idle)
+        clearTimeout(dial)
+        fn()
+      }
+      const fail = (message: string) =>
+        finish(() => {
+          req.destroy()
+          reject(new TransportError(message, endpoint, tls, dial === undefined))
+        })
+      setAbort(() => finish(() => req.destroy()))
+      const idle = setTimeout(() => {
+        if (bodyStarted) return fail(`no complete answer within ${POLL_MS} ms`)
+        finish(() => {
+          req.destroy()
+          resolve({kind: 'idle', startIndex})
+        })
+      }, POLL_MS)
+      let dial: NodeJS.Timeout | undefined = setTimeout(
+        () => fail(`no connection within ${this.opts.dialTimeoutMs} ms`),
+        this.opts.dialTimeoutMs,
+      )
+      const connected = () => {
+        clearTimeout(dial)
+        dial = undefined
+      }
+      req.on('socket', (socket) => {
+        if (!socket.connecting && !(socket as {pending?: boolean}).pending) connected()
+        else socket.once(tls ? 'secureConnect' : 'connect', connected)
+      })
+      req.on('error', (error: NodeJS.ErrnoException) =>
+        fail(error.code ? `${error.code}: ${error.message}` : error.message),
+      )
+      req.on('response', (res) => {
+        connected()
+        if (res.statusCode === 200) onAnswer()
+        const h = res.headers['x-etcd-index']
+        if (typeof h === 'string' && /^\d+$/.test(h)) startIndex = BigInt(h)
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => {
+          bodyStarted = true
+          chunks.push(c)
+        })
+        res.on('error', (error) => fail(error.message))
+        res.on('aborted', () => fail('the answer was cut off'))
+        res.on('end', () => {
+          if (settled) return
+          const body = Buffer.concat(chunks).toString('utf8')
+          const status = res.statusCode ?? 0
+          if (status === 200) {
+            let doc: {action?: unknown; node?: unknown; prevNode?: unknown}
+            try {
+              doc = JSON.parse(body) as typeof doc
+            } catch {
+              // etcd stopping mid-poll ends the answer early: a transport failure, retried.
+              return fail('an incomplete watch answer')
+            }
+            const node = parseV2Node(JSON.stringify({node: doc.node}))
+            if (node instanceof Error || typeof doc.action !== 'string') return fail('an unexpected watch answer')
+            const prev = doc.prevNode ? parseV2Node(JSON.stringify({node: doc.prevNode})) : null
+            return finish(() =>
+              resolve({
+                kind: 'event',
+                action: doc.action as string,
+                node,
+                prevNode: prev instanceof Error ? null : prev,
+              }),
+            )
+          }
+          const err = parseV2Error(body)
+          if (err?.errorCode === V2_EVENT_INDEX_CLEARED) {
+            // "the requested history has been cleared [1008/5]": the oldest index kept, then the one asked for.
+            const oldest = /\[(\d+)\/\d+\]/.exec(err.cause ?? '')?.[1] ?? null
+            return finish(() =>
+              resolve({kind: 'cleared', error: new Error(`${err.message} (${err.cause ?? ''})`), oldest}),
+            )
+          }
+          finish(() => reject(this.httpFailure({status, headers: res.headers, body}, err, this.layout.subnets)))
+        })
+      })
+      req.end()
+    })
   }
 
   /**

@@ -14,6 +14,7 @@
 
 import type {KeyLayout} from '../core/keys.js'
 import type {NetworkSnapshot, RawKV} from '../core/leases.js'
+import type {ChangeCallbacks, WatchHandle} from './watch.js'
 
 export type Progress = (done: number, total: number) => void
 
@@ -90,4 +91,28 @@ export interface FlannelStore extends NetworkReader {
    * as listed is deleted, every key that changed is reported in `lost` and kept. Never throws for a lost guard.
    */
   deleteGuarded(keys: readonly GuardedKey[]): Promise<DeleteOutcome>
+}
+
+/**
+ * What `leases watch` needs from a live keyspace (v3 or v2): list, watch the subnets with each key's previous value,
+ * remaining TTLs, and where a lost watch can start again.
+ */
+export interface LeaseWatchSource {
+  readonly api: 'v2' | 'v3'
+  readonly layout: KeyLayout
+  /**
+   * Whether asking for a deleted key's lease after the fact tells an expiry from a deletion (v3: a TimeToLive of
+   * -1 means the lease is gone). v2 says so in the event itself and keeps nothing afterwards.
+   */
+  readonly leaseTellsExpiry: boolean
+  readNetwork(): Promise<NetworkSnapshot>
+  leaseTtls(ids: Iterable<string>): Promise<Map<string, number>>
+  /** Watches the subnets from the revision (v2: index) after `fromRevision`. */
+  watchSubnetChanges(fromRevision: string, cb: ChangeCallbacks): Promise<WatchHandle>
+  /**
+   * After a watch from `fromRevision` was lost to compaction (v2: a cleared event index): the oldest revision (v2:
+   * index) a watch can start from, or null when unknown.
+   */
+  compactedRevision(fromRevision: string): Promise<string | null>
+  close(): void
 }

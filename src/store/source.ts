@@ -11,7 +11,7 @@ import {UsageError} from '../core/errors.js'
 import {keyLayout} from '../core/keys.js'
 import type {ConnectionOptions, EtcdStore} from './etcd-store.js'
 import type {EtcdV2Store} from './etcd-v2.js'
-import type {FlannelStore, NetworkReader} from './port.js'
+import type {FlannelStore, LeaseWatchSource, NetworkReader} from './port.js'
 import {snapshotReader} from './reader.js'
 
 export const ETCD_APIS = ['auto', 'v3', 'v2'] as const
@@ -73,6 +73,16 @@ export async function openMigrationV3(
 export async function openV2Store(connection: ConnectionOptions): Promise<EtcdV2Store> {
   const {EtcdV2Store} = await import('./etcd-v2.js')
   return EtcdV2Store.open(connection)
+}
+
+/** The keyspace `leases watch` follows (see lease-watch-source.ts); exit 69 when etcd does not answer. */
+export async function openLeaseWatch(
+  api: EtcdApi,
+  connection: ConnectionOptions,
+  note: (message: string) => void,
+): Promise<LeaseWatchSource> {
+  const {openLeaseWatchSource} = await import('./lease-watch-source.js')
+  return openLeaseWatchSource(api, connection, note)
 }
 
 /** A reader that opens `open()` on its first call; `api` and `otherKeyspace` are those of the opened reader. */

@@ -12,6 +12,9 @@ import {runDoctor} from '../../src/services/doctor.js'
 import {expandNetwork} from '../../src/services/expand.js'
 import {releaseLeases, reserveLease, unreserveLease} from '../../src/services/lease-mutations.js'
 import {listLeases} from '../../src/services/leases.js'
+import {type LeaseEventJson, watchLeases} from '../../src/services/lease-watch.js'
+import type {SubnetChange} from '../../src/core/lease-events.js'
+import type {LeaseWatchSource} from '../../src/store/port.js'
 import {migrateV2ToV3} from '../../src/services/migrate.js'
 import {initNetwork, showNetwork, validateNetwork} from '../../src/services/network.js'
 import {subnetEnv} from '../../src/services/subnet-env.js'
@@ -65,6 +68,42 @@ const node: NodeObservation = {
   ipForward: false,
 }
 
+/** leases watch's JSON lines: one event of each kind (and a listed one) from a scripted watch on the memory twin. */
+async function watchEvents(): Promise<LeaseEventJson[]> {
+  const store = cluster()
+  const [a, b] = (await store.readNetwork()).subnets
+  const script: SubnetChange[] = [
+    {type: 'put', kv: {...a!, modRevision: '20', lease: '99'}, prev: a!},
+    {type: 'put', kv: {...b!, value: vxlanValue('192.0.2.9', '02:00:00:00:00:09'), modRevision: '21'}, prev: b!},
+    {type: 'put', kv: {...a!, key: store.layout.subnetKey('10.5.9.0-24'), modRevision: '22'}, prev: null},
+    {type: 'delete', key: a!.key, revision: '23', prev: a!},
+    {type: 'delete', key: b!.key, revision: '24', prev: b!, expired: true},
+  ]
+  const source: LeaseWatchSource = {
+    api: 'v3',
+    layout: store.layout,
+    leaseTellsExpiry: true,
+    readNetwork: () => store.readNetwork(),
+    leaseTtls: async (ids) => new Map([...ids].map((id) => [id, 3600])),
+    watchSubnetChanges: async (_from, cb) => {
+      setImmediate(() => cb.onChanges(script, '24'))
+      return {cancel: async () => {}}
+    },
+    compactedRevision: async () => null,
+    close: () => {},
+  }
+  const events: LeaseEventJson[] = []
+  await watchLeases(source, {
+    list: true,
+    maxEvents: script.length,
+    signal: new AbortController().signal,
+    now: () => Date.UTC(2026, 11, 1),
+    onEvent: (e) => events.push(e),
+    onNote: quiet,
+  })
+  return events
+}
+
 /** One or more example results per command; their field paths are united. */
 const RESULTS: Record<string, () => Promise<unknown[]>> = {
   'network show': async () => [await showNetwork(cluster())],
@@ -80,6 +119,7 @@ const RESULTS: Record<string, () => Promise<unknown[]>> = {
     await reserveLease(cluster(), {subnet: '10.5.1.0/24', dryRun: false}, yes),
     await reserveLease(cluster(), {subnet: '10.5.9.0/24', publicIP: '192.0.2.9', dryRun: false}, yes),
   ],
+  'leases watch': watchEvents,
   'leases unreserve': async () => [await unreserveLease(cluster(), '10.5.3.0/24', 3600, false, 0, yes)],
   'leases release': async () => {
     const raced = cluster()
