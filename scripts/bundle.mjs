@@ -33,6 +33,28 @@ const entry = [
   `}`,
 ].join('\n')
 
+/**
+ * cli-table3 measures cells with its own copy of string-width (4.x); in the bundle it gets flannelctl's width
+ * function instead (src/render/width.ts, string-width 8), so the tables it lays out and the linear ones measure
+ * every cell alike (wide and combining characters, emoji).
+ */
+function cliTable3Width() {
+  const inCliTable3 = `${path.sep}node_modules${path.sep}cli-table3${path.sep}`
+  return {
+    name: 'cli-table3-width',
+    setup(b) {
+      b.onResolve({filter: /^string-width$/}, (args) =>
+        args.importer.includes(inCliTable3) ? {path: 'string-width', namespace: 'flannelctl-width'} : undefined,
+      )
+      b.onLoad({filter: /.*/, namespace: 'flannelctl-width'}, () => ({
+        contents: `module.exports = require(${JSON.stringify(path.join(root, 'src', 'render', 'width.ts'))}).displayWidth`,
+        resolveDir: root,
+        loader: 'js',
+      }))
+    },
+  }
+}
+
 const bundle = path.join(root, 'dist', 'flannelctl.cjs')
 rmSync(path.join(root, 'dist'), {recursive: true, force: true})
 await build({
@@ -46,6 +68,7 @@ await build({
   external: ['etcd3', 'typescript'],
   legalComments: 'none',
   logLevel: 'warning',
+  plugins: [cliTable3Width()],
 })
 
 // import() inside code compiled from a V8 code cache fails on Node 20 (the dynamic-import callback is lost), so

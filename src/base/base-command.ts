@@ -14,6 +14,7 @@ import {wasDeclined} from '../prompts/confirm.js'
 import {escapeJsonForTerminal, escapeOutput, escapeTerminal} from '../render/escape.js'
 import {writeJson, writeOut} from '../render/output.js'
 import {colorEnabled, theme} from '../render/theme.js'
+import {outputWidth} from '../render/width.js'
 import {CONNECTION_ENV, type ConnectionFlags, resolveSetting} from './connection.js'
 
 /**
@@ -87,6 +88,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   /** A chalk instance that colours only on a TTY and never with NO_COLOR. */
+  /** The width human output is laid out to (render/width.ts): the terminal's, or null (no wrapping) on a pipe. */
+  protected get width(): number | null {
+    return outputWidth(process.stdout)
+  }
+
   protected get color() {
     return theme(!this.jsonEnabled() && colorEnabled(process.stdout))
   }

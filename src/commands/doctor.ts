@@ -7,6 +7,7 @@ import {openSource} from '../store/source.js'
 import {parseDuration} from '../core/duration.js'
 import {ExitCode} from '../core/errors.js'
 import {renderDoctor} from '../render/doctor.js'
+import {startProgress} from '../render/progress.js'
 import {checkDoctorOptions, type DoctorResult, runDoctor} from '../services/doctor.js'
 
 const list = (s: string | undefined) =>
@@ -60,7 +61,11 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
   public async run(): Promise<DoctorResult> {
     const f = this.flags
     checkDoctorOptions({flanneldVersion: f['flanneld-version'], only: list(f.only), skip: list(f.skip)})
+    // A progress line on stderr when the run takes over a second at a terminal (never with --json), erased before
+    // the result is printed.
+    const progress = startProgress({enabled: process.stderr.isTTY === true && !this.jsonEnabled()})
     const result = await runDoctor(this.own(openSource(sourceOptions(f, process.env, (m) => this.note(m)))), {
+      onProgress: (what) => progress.update(what),
       failOn: f['fail-on'],
       only: list(f.only),
       skip: list(f.skip),
@@ -68,8 +73,8 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
       local: f.local ? {subnetFile: f['subnet-file'], publicIP: f['public-ip'], iface: f.iface} : undefined,
       flanneldVersion: f['flanneld-version'],
       hints: this.hintContext,
-    })
-    this.log(renderDoctor(result, this.color))
+    }).finally(() => progress.end())
+    this.log(renderDoctor(result, this.color, this.width))
     // Findings are the answer, not a failure of the command: the result is printed either way, the exit code says.
     if (result.failed) process.exitCode = ExitCode.findings
     return result

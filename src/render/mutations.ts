@@ -6,7 +6,30 @@ import {formatTtl} from '../core/duration.js'
 import type {ExpandResult} from '../services/expand.js'
 import type {ReleaseResult, ReleaseTarget, ReserveResult, UnreserveResult} from '../services/lease-mutations.js'
 import {escapeTerminal as esc} from './escape.js'
+import {columnWidths, LAYOUT_MAX_ROWS, layoutRows, paragraph} from './layout.js'
 import {renderTable} from './table.js'
+
+/**
+ * Plans are laid out to `width` (render/width.ts outputWidth; null: lines whole): sentences wrap under a hanging
+ * indent, tables go through cli-table3 (render/layout.ts) with their last column wrapped, and a table of more than
+ * LAYOUT_MAX_ROWS rows (a release of thousands of stale leases) through the linear renderer, unwrapped.
+ */
+function table(head: string[], rows: string[][], width: number | null, indent = 0): string[] {
+  if (rows.length > LAYOUT_MAX_ROWS)
+    return renderTable(head, rows)
+      .split('\n')
+      .map((l) => ' '.repeat(indent) + l)
+  const all = [head, ...rows]
+  const o = {width, indent, gap: 3}
+  return layoutRows(all, columnWidths(all, o), o)
+}
+
+/** A numbered list, each item wrapped beside its number. */
+function numbered(items: string[], width: number | null): string[] {
+  const rows = items.map((f, i) => [`${i + 1}.`, esc(f)])
+  const o = {width, indent: 2, gap: 1}
+  return layoutRows(rows, columnWidths(rows, o), o)
+}
 
 function pretty(v: unknown, raw: string): string[] {
   return v === null ? [esc(raw)] : JSON.stringify(v, null, 2).split('\n').map(esc)
@@ -33,52 +56,80 @@ export function diffLines(a: string[], b: string[], c: ChalkInstance): string[] 
   return out
 }
 
-export function renderExpandPlan(r: ExpandResult, c: ChalkInstance): string {
+export function renderExpandPlan(r: ExpandResult, c: ChalkInstance, width: number | null = null): string {
   const cap = (x: ExpandResult['capacity']['before']) => `${x.total} subnets (${x.used} used, ${x.free} free)`
   const lines = [
-    c.bold(`Plan: widen ${r.previous.effective.network} to ${r.next.effective.network}`) +
-      ` (config ${esc(r.key)}${r.keyspace === 'v2' ? ` in etcd's v2 keyspace, modifiedIndex` : ', mod revision'} ${r.previous.modRevision})`,
-    ...diffLines(pretty(r.previous.config, r.previous.raw), pretty(r.next.config, r.next.raw), c),
-    `Capacity: ${cap(r.capacity.before)} -> ${cap(r.capacity.after)}`,
-    `Leases checked: ${r.checkedLeases}, all stay compatible (SubnetLen /${r.next.effective.subnetLen} kept).`,
+    ...paragraph(
+      c.bold(`Plan: widen ${r.previous.effective.network} to ${r.next.effective.network}`) +
+        ` (config ${esc(r.key)}${r.keyspace === 'v2' ? ` in etcd's v2 keyspace, modifiedIndex` : ', mod revision'} ${r.previous.modRevision})`,
+      width,
+      2,
+    ),
+    ...diffLines(pretty(r.previous.config, r.previous.raw), pretty(r.next.config, r.next.raw), c).flatMap((l) =>
+      paragraph(l, width, 4),
+    ),
+    ...paragraph(`Capacity: ${cap(r.capacity.before)} -> ${cap(r.capacity.after)}`, width, 2),
+    ...paragraph(
+      `Leases checked: ${r.checkedLeases}, all stay compatible (SubnetLen /${r.next.effective.subnetLen} kept).`,
+      width,
+      2,
+    ),
   ]
   if (r.alreadyIncompatible.length > 0) {
     lines.push(
-      c.yellow(
-        `Already incompatible before this change (re-leased on restart either way): ${r.alreadyIncompatible.map((x) => x.subnet).join(', ')}`,
+      ...paragraph(
+        c.yellow(
+          `Already incompatible before this change (re-leased on restart either way): ${r.alreadyIncompatible.map((x) => x.subnet).join(', ')}`,
+        ),
+        width,
+        2,
       ),
     )
   }
   lines.push('Follow-ups, in order:')
-  r.followUps.forEach((f, i) => lines.push(`  ${i + 1}. ${esc(f)}`))
+  lines.push(...numbered(r.followUps, width))
   if (r.restartOrder.length > 0) {
     lines.push('Nodes to restart one at a time:')
     lines.push(
-      ...renderTable(
+      ...table(
         ['PUBLIC-IP', 'SUBNET'],
         r.restartOrder.map((x) => [x.publicIP, x.subnet]),
-      )
-        .split('\n')
-        .map((l) => '  ' + l),
+        width,
+        2,
+      ),
     )
   }
   return lines.join('\n')
 }
 
-export function renderExpandResult(r: ExpandResult, c: ChalkInstance): string {
+export function renderExpandResult(r: ExpandResult, c: ChalkInstance, width: number | null = null): string {
   if (r.dryRun) return 'dry run: nothing written'
   if (!r.applied) return 'not applied: nothing written'
-  return (
-    c.green(
-      `applied: ${esc(r.key)} now holds Network ${r.next.effective.network} (${r.keyspace === 'v2' ? 'modifiedIndex' : 'revision'} ${r.revision}).`,
-    ) +
-    (r.keyspace === 'v2'
-      ? `\nThe v2 store keeps no history; to put the previous config back: ${esc(r.recover)}`
-      : `\nThe previous config was at mod revision ${r.previous.modRevision}; to see it: ${esc(r.recover)}`)
-  )
+  return [
+    ...paragraph(
+      c.green(
+        `applied: ${esc(r.key)} now holds Network ${r.next.effective.network} (${r.keyspace === 'v2' ? 'modifiedIndex' : 'revision'} ${r.revision}).`,
+      ),
+      width,
+      2,
+    ),
+    ...paragraph(
+      r.keyspace === 'v2'
+        ? 'The v2 store keeps no history; to put the previous config back:'
+        : `The previous config was at mod revision ${r.previous.modRevision}; to see it:`,
+      width,
+      2,
+    ),
+    // A command: one whole line, never wrapped.
+    `  ${esc(r.recover)}`,
+  ].join('\n')
 }
 
-export function renderReserve(r: ReserveResult, c: ChalkInstance): string {
+export function renderReserve(r: ReserveResult, c: ChalkInstance, width: number | null = null): string {
+  return paragraph(reserveText(r, c), width, 2).join('\n')
+}
+
+function reserveText(r: ReserveResult, c: ChalkInstance): string {
   switch (r.action) {
     case 'unchanged':
       return r.previousLeaseId === '0'
@@ -95,7 +146,11 @@ export function renderReserve(r: ReserveResult, c: ChalkInstance): string {
   }
 }
 
-export function renderUnreserve(r: UnreserveResult, c: ChalkInstance): string {
+export function renderUnreserve(r: UnreserveResult, c: ChalkInstance, width: number | null = null): string {
+  return paragraph(unreserveText(r, c), width, 2).join('\n')
+}
+
+function unreserveText(r: UnreserveResult, c: ChalkInstance): string {
   switch (r.action) {
     case 'unchanged':
       return r.leaseId !== null && r.leaseId !== '0'
@@ -112,7 +167,7 @@ export function renderUnreserve(r: UnreserveResult, c: ChalkInstance): string {
   }
 }
 
-export function renderReleasePlan(targets: ReleaseTarget[]): string {
+export function renderReleasePlan(targets: ReleaseTarget[], width: number | null = null): string {
   if (targets.length === 0) return 'Nothing to release.'
   const rows = targets.map((t) => [
     t.subnet,
@@ -120,7 +175,10 @@ export function renderReleasePlan(targets: ReleaseTarget[]): string {
     t.reserved ? 'reserved' : t.ttlSeconds === null ? 'unknown' : formatTtl(t.ttlSeconds),
     esc(t.key),
   ])
-  return `Will delete ${targets.length} lease key(s):\n` + renderTable(['SUBNET', 'PUBLIC-IP', 'TTL', 'KEY'], rows)
+  return [
+    `Will delete ${targets.length} lease key(s):`,
+    ...table(['SUBNET', 'PUBLIC-IP', 'TTL', 'KEY'], rows, width),
+  ].join('\n')
 }
 
 export function renderReleaseResult(r: ReleaseResult, c: ChalkInstance): string {

@@ -5,6 +5,7 @@ import type {ChalkInstance} from 'chalk'
 import type {Capacity} from '../core/leases.js'
 import type {EffectiveJson, InitResult, NetworkShowResult, ValidateResult} from '../services/network.js'
 import {escapeTerminal as esc} from './escape.js'
+import {columnWidths, layoutRows, paragraph} from './layout.js'
 
 /**
  * `Label:  value` lines with every value in one column: the labels are padded to the longest one (at least the
@@ -80,11 +81,18 @@ export function renderValidate(r: ValidateResult, c: ChalkInstance): string {
   return aligned(lines)
 }
 
-export function renderInit(r: InitResult, c: ChalkInstance): string {
+export function renderInit(r: InitResult, c: ChalkInstance, width: number | null = null): string {
   const head = r.applied
-    ? c.green(`created ${r.key} at revision ${r.revision}`)
+    ? c.green(`created ${esc(r.key)} at revision ${r.revision}`)
     : r.dryRun
-      ? `dry run: would create ${r.key} with`
-      : `not applied: nothing written to ${r.key}; the config would have been`
-  return aligned([head, esc(r.raw), ...renderEffective(r.effective, c)])
+      ? `dry run: would create ${esc(r.key)} with`
+      : `not applied: nothing written to ${esc(r.key)}; the config would have been`
+  // The plan laid out to the terminal (render/layout.ts): labels in one column, values wrapped beside them.
+  const rows = renderEffective(r.effective, c).map((l) => {
+    const m = /^([A-Z][A-Za-z0-9]*:) +(.*)$/.exec(l)
+    return m ? [m[1]!.padEnd(13), m[2]!] : [l, '']
+  })
+  const o = {width, gap: 1}
+  const widths = columnWidths(rows, o)
+  return [...paragraph(head, width, 2), ...paragraph(esc(r.raw), width, 2), ...layoutRows(rows, widths, o)].join('\n')
 }

@@ -41,6 +41,8 @@ export interface DoctorOptions {
   flanneldVersion?: string
   /** The connection flags to repeat in suggested commands. */
   hints?: HintContext
+  /** What the run is doing now, for a progress line (render/progress.ts). */
+  onProgress?: (what: string) => void
 }
 
 export interface DoctorResult {
@@ -160,9 +162,13 @@ export async function runDoctor(
   o: DoctorOptions,
   observe: ObserveNode = observeNode,
 ): Promise<DoctorResult> {
+  const progress = o.onProgress ?? (() => {})
+  progress('reading the config and leases')
   const snapshot = await reader.readNetwork()
   const subnetLeaseIds = snapshot.subnets.map((kv) => kv.lease)
-  const ttls = await reader.leaseTtls(subnetLeaseIds)
+  progress(`reading TTLs of ${snapshot.subnets.length} lease(s)`)
+  const ttls = await reader.leaseTtls(subnetLeaseIds, (done, total) => progress(`reading TTLs: ${done}/${total}`))
+  progress(`checking ${snapshot.subnets.length} lease(s)`)
   const checked = clusterChecks({
     layout: reader.layout,
     snapshot,
@@ -177,12 +183,14 @@ export async function runDoctor(
     reader.api === 'v2'
       ? v2Findings(checked.findings, {hints: o.hints ?? NO_HINT_CONTEXT, flanneldVersion: o.flanneldVersion})
       : checked.findings
+  progress("reading etcd's other keyspace")
   const keyspaces = await readKeyspaces(reader, snapshot)
   let node: string | null = null
   let nodeFindings: Finding[] = []
   // Without --flanneld-version, the node's rule set may tell its release (an old one changes the keyspace verdict).
   let version = o.flanneldVersion
   if (o.local) {
+    progress("reading this node's routes, neighbours, FDB and rules")
     const obs = await observe(o.local, context.effective?.vxlan?.vni ?? null)
     node = `${obs.publicIP === null ? 'unknown' : formatIPv4(obs.publicIP)} (${obs.publicIPSource})`
     const release = o.flanneldVersion === undefined ? null : parseRelease(o.flanneldVersion)

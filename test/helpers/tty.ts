@@ -19,13 +19,16 @@ export interface TtyOptions {
   env?: Record<string, string | undefined>
   cwd?: string
   timeoutMs?: number
+  /** The terminal's width (`stty cols`; process.stdout.columns in the CLI). Default: script's, COLUMNS=120. */
+  columns?: number
   /** Keystrokes: each is written once the output so far matches `after` (or at once without it). */
   keys?: Array<{after?: RegExp; send: string}>
 }
 
 /** `flannelctl ...args` on a pseudo-terminal; resolves with what the terminal showed and the CLI's exit code. */
 export function runCliTty(args: string[], opts: TtyOptions = {}): Promise<TtyResult> {
-  const cmd = [process.execPath, RUN_JS, ...args].map(sq).join(' ')
+  const run = [process.execPath, RUN_JS, ...args].map(sq).join(' ')
+  const cmd = opts.columns === undefined ? run : `stty cols ${opts.columns} rows 50 && exec ${run}`
   return new Promise((resolve, reject) => {
     const child = spawn('script', ['-qefc', cmd, '/dev/null'], {
       cwd: opts.cwd ?? ROOT,

@@ -43,7 +43,7 @@ export default class LeasesRelease extends BaseCommand<typeof LeasesRelease> {
         force: f.force,
         dryRun: f['dry-run'],
       },
-      {onPlan: (targets) => this.log(renderReleasePlan(targets)), confirm: confirmer({yes: f.yes})},
+      {onPlan: (targets) => this.log(renderReleasePlan(targets, this.width)), confirm: confirmer({yes: f.yes})},
     )
     const tail = renderReleaseResult(result, this.color)
     if (tail) this.log(tail)

@@ -48,7 +48,7 @@ export default class LeasesReserve extends BaseCommand<typeof LeasesReserve> {
       },
       confirmer({yes: f.yes}),
     )
-    this.log(renderReserve(result, this.color))
+    this.log(renderReserve(result, this.color, this.width))
     if (result.action !== 'unchanged' || result.previousLeaseId === '0') this.note(`note: ${result.note}`)
     return result
   }

@@ -36,7 +36,7 @@ export default class LeasesUnreserve extends BaseCommand<typeof LeasesUnreserve>
       Date.now(),
       confirmer({yes: f.yes}),
     )
-    this.log(renderUnreserve(result, this.color))
+    this.log(renderUnreserve(result, this.color, this.width))
     return result
   }
 }

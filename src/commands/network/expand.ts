@@ -41,9 +41,9 @@ export default class NetworkExpand extends BaseCommand<typeof NetworkExpand> {
         subnetMax: f['subnet-max'],
         dryRun: f['dry-run'],
       },
-      {onPlan: (plan) => this.log(renderExpandPlan(plan, this.color)), confirm: confirmer({yes: f.yes})},
+      {onPlan: (plan) => this.log(renderExpandPlan(plan, this.color, this.width)), confirm: confirmer({yes: f.yes})},
     )
-    this.log(renderExpandResult(result, this.color))
+    this.log(renderExpandResult(result, this.color, this.width))
     return result
   }
 }

@@ -60,7 +60,7 @@ export default class NetworkInit extends BaseCommand<typeof NetworkInit> {
     // initNetwork checks the config before the store's first call: an invalid one exits 2 with etcd down too.
     const store = this.own(await openWriteStore(f['etcd-api'], resolveConnection(f, process.env), (m) => this.note(m)))
     const result = await initNetwork(store, options, {dryRun: f['dry-run'], confirm: confirmer({yes: f.yes})})
-    this.log(renderInit(result, this.color))
+    this.log(renderInit(result, this.color, this.width))
     return result
   }
 }
