@@ -78,6 +78,7 @@ describe('doctor progress line', () => {
     assert.ok(result > progress, r.output)
     // The last thing before the result is the erase: no progress text is left on the result's line.
     const between = r.output.slice(progress, result)
+    // eslint-disable-next-line no-control-regex
     const lastErase = between.search(/\r\u001b\[K(?![\s\S]*\r\u001b\[K)/)
     assert.ok(lastErase >= 0, `not erased: ${JSON.stringify(between)}`)
     assert.doesNotMatch(between.slice(lastErase + 4), /reading|checking/)
@@ -87,6 +88,7 @@ describe('doctor progress line', () => {
     const r = await runCli(['doctor', '--endpoints', slow, '--command-timeout', '60s'], {timeoutMs: 60_000})
     assert.equal(r.code, 0, show(r))
     assert.doesNotMatch(r.stderr, /reading|checking|\r/)
+    // eslint-disable-next-line no-control-regex
     assert.doesNotMatch(r.stdout, /reading|checking|\r|\u001b/)
     assert.match(r.stdout, /^Datastore\s+ok$/m)
   })
