@@ -2,6 +2,7 @@
 //
 //   node --import tsx bench/leases-ls.ts [--sizes 5,5000,65535] [--runs 5] [--sweep-concurrency 64]
 //                                        [--child-timeout 120] [--budget 2400] [--cli bin/run.js] [--node-arg OPT]... [--out FILE]
+//                                        [--baseline-cli OTHER/bin/run.js] [--skip C,D]
 //
 // For each size it starts a fresh etcd (test/helpers/etcd.ts: temp dir, free loopback ports), writes the network
 // config and N subnet leases exactly as flanneld does (10.0.0.0/8, SubnetLen 24, subnets 10.0.1.0/24 upwards, each
@@ -12,6 +13,10 @@
 //   D  bench/h2-floor.ts ttl: the floor for TTLs, a minimal node:http2 gRPC client with hand-coded messages
 //      sweeping LeaseTimeToLive over the same lease IDs, 64 in flight (sweep time only, connection up)
 //   E  bench/h2-floor.ts range: the same client's one Range over the subnets, decoded (range time only)
+//   A0 with --baseline-cli: A for another build (the tree before a change), in the same rounds; its output must be
+//      byte-identical to A's (checked after the warm-up round)
+// --skip drops measures from the rounds (e.g. C,D: the TTL listing and its floor take minutes at 65,535) and their
+// targets from the verdicts.
 // and checks (issue 12): A <= 6 x B below 1,000 leases, <= 3 x B below 10,000, <= 2 x B above; C <= 1.2 x D;
 // peak RSS of A and C <= 300 MB at 65,535 leases. (bench/ttl-sweep.ts, the etcd3 sweep, was the old "floor".) stdout of every
 // command goes to a file, never through a pipe into this process. A command that does not exit within
@@ -65,10 +70,13 @@ interface Options {
   /** Extra node options for A and C (e.g. --max-old-space-size=256), to try launch-time settings. */
   nodeArgs: string[]
   out?: string
+  /** Another build whose `leases ls --json --no-ttl` is measured beside A (A0). */
+  baselineCli?: string
+  skip: Set<string>
 }
 
 const USAGE =
-  'usage: node --import tsx bench/leases-ls.ts [--sizes 5,5000,65535] [--runs 5] [--sweep-concurrency 64] [--child-timeout 120] [--budget 2400] [--cli bin/run.js] [--node-arg OPTION]... [--out FILE]'
+  'usage: node --import tsx bench/leases-ls.ts [--sizes 5,5000,65535] [--runs 5] [--sweep-concurrency 64] [--child-timeout 120] [--budget 2400] [--cli bin/run.js] [--node-arg OPTION]... [--out FILE] [--baseline-cli OTHER/bin/run.js] [--skip C,D]'
 
 function usage(msg: string): never {
   process.stderr.write(`leases-ls bench: ${msg}\n${USAGE}\n`)
@@ -84,6 +92,7 @@ function parseArgs(argv: string[]): Options {
     budgetS: 2400,
     cli: path.join(ROOT, 'bin', 'run.js'),
     nodeArgs: [],
+    skip: new Set(),
   }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
@@ -101,6 +110,13 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--cli') o.cli = path.resolve(val())
     else if (flag === '--node-arg') o.nodeArgs.push(val())
     else if (flag === '--out') o.out = val()
+    else if (flag === '--baseline-cli') o.baselineCli = path.resolve(val())
+    else if (flag === '--skip')
+      o.skip = new Set(
+        val()
+          .split(',')
+          .map((x) => x.trim().toUpperCase()),
+      )
     else if (flag === '--help' || flag === '-h') {
       process.stdout.write(USAGE + '\n')
       process.exit(0)
@@ -113,6 +129,7 @@ function parseArgs(argv: string[]): Options {
     usage('--sweep-concurrency: 1..4096')
   if (!(o.childTimeoutS > 0 && o.childTimeoutS <= 3600)) usage('--child-timeout: seconds in (0, 3600]')
   if (!(o.budgetS > 0 && o.budgetS <= 86_400)) usage('--budget: seconds in (0, 86400]')
+  if ([...o.skip].some((n) => !['C', 'D', 'E'].includes(n))) usage('--skip: a list of C, D, E')
   return o
 }
 
@@ -144,7 +161,7 @@ async function loadWorkload(endpoint: string, size: number): Promise<string[]> {
 // --------------------------------------------------------------------------------------------------------------
 // One size
 
-type Name = 'A' | 'B' | 'C' | 'D' | 'E'
+type Name = 'A' | 'A0' | 'B' | 'C' | 'D' | 'E'
 
 interface SizeResult {
   size: number
@@ -153,6 +170,7 @@ interface SizeResult {
   /** Commands that were killed after --child-timeout (not run again at this size). */
   timedOut: Set<Name>
   A: Measured[]
+  A0: Measured[]
   B: Measured[]
   C: Measured[]
   /** TimeToLive sweep times of the node:http2 floor (in-process, connection already up). */
@@ -191,13 +209,19 @@ async function checkOutput(name: Name, file: string, size: number): Promise<void
   const r = JSON.parse(text) as {leases: Array<{ttlSeconds: number | null}>; malformed: unknown[]}
   if (r.leases.length !== size || r.malformed.length !== 0)
     throw new Error(`${name} listed ${r.leases.length} leases (${r.malformed.length} malformed), expected ${size}`)
-  if (name === 'A' && r.leases.some((l) => l.ttlSeconds !== null)) throw new Error('A (--no-ttl) reported TTLs')
+  if ((name === 'A' || name === 'A0') && r.leases.some((l) => l.ttlSeconds !== null))
+    throw new Error(`${name} (--no-ttl) reported TTLs`)
   if (name === 'C') {
     const bad = r.leases.filter(
       (l) => typeof l.ttlSeconds !== 'number' || l.ttlSeconds <= 0 || l.ttlSeconds > LEASE_TTL_S,
     )
     if (bad.length) throw new Error(`C: ${bad.length} leases without a plausible TTL`)
   }
+}
+
+/** The measures of each round, in order. */
+function measures(o: Options): Name[] {
+  return (['A', ...(o.baselineCli ? ['A0'] : []), 'B', 'C', 'D', 'E'] as Name[]).filter((n) => !o.skip.has(n))
 }
 
 async function benchSize(size: number, o: Options, log: (s: string) => void): Promise<SizeResult> {
@@ -223,6 +247,12 @@ async function benchSize(size: number, o: Options, log: (s: string) => void): Pr
     const opt = (name: Name) => ({stdoutFile: out(name), timeoutMs: o.childTimeoutS * 1000, env, cwd: ROOT})
     const commands: Record<Name, () => Promise<Measured>> = {
       A: () => measure(node, [...o.nodeArgs, o.cli, 'leases', 'ls', '--json', '--no-ttl', '--endpoints', ep], opt('A')),
+      A0: () =>
+        measure(
+          node,
+          [...o.nodeArgs, o.baselineCli ?? o.cli, 'leases', 'ls', '--json', '--no-ttl', '--endpoints', ep],
+          opt('A0'),
+        ),
       B: () => measure(ETCDCTL, ['--endpoints', ep, 'get', '--prefix', `${PREFIX}/subnets`, '-w', 'json'], opt('B')),
       C: () => measure(node, [...o.nodeArgs, o.cli, 'leases', 'ls', '--json', '--endpoints', ep], opt('C')),
       D: () => measure(node, ['--import', 'tsx', FLOOR, 'ttl', ep, idsFile, String(o.sweepConcurrency)], opt('D')),
@@ -234,6 +264,7 @@ async function benchSize(size: number, o: Options, log: (s: string) => void): Pr
       runs: o.runs,
       timedOut: new Set(),
       A: [],
+      A0: [],
       B: [],
       C: [],
       D: [],
@@ -256,9 +287,17 @@ async function benchSize(size: number, o: Options, log: (s: string) => void): Pr
       }
     }
 
+    const names = measures(o)
     // Warm-up round (page cache, etcd's own caches): untimed, but each output is checked for correctness.
-    for (const name of ['A', 'B', 'C', 'D', 'E'] as const) {
+    for (const name of names) {
       if (await run(name)) await checkOutput(name, out(name), size)
+    }
+    if (o.baselineCli && !r.timedOut.has('A') && !r.timedOut.has('A0')) {
+      // Same revision, same keys, no TTLs: the two builds must print the same bytes.
+      const [a, a0] = await Promise.all([readFile(out('A')), readFile(out('A0'))])
+      if (!a.equals(a0))
+        throw new Error(`A and A0 (the baseline build) printed different output (${a.length} vs ${a0.length} bytes)`)
+      log(`size ${size}: A and A0 outputs byte-identical (${a.length} bytes)`)
     }
     log(
       `size ${size}: warm-up done, outputs verified${r.timedOut.size ? ` (timed out: ${[...r.timedOut].join(', ')})` : ''}`,
@@ -266,7 +305,7 @@ async function benchSize(size: number, o: Options, log: (s: string) => void): Pr
 
     for (let i = 0; i < o.runs; i++) {
       const line: string[] = []
-      for (const name of ['A', 'B', 'C', 'D', 'E'] as const) {
+      for (const name of names) {
         const m = await run(name)
         if (!m) {
           line.push(`${name} timeout`)
@@ -312,6 +351,7 @@ function report(r: SizeResult, o: Options) {
   const to = (n: Name) => r.timedOut.has(n)
   const med = (n: Name, xs: number[]) => (to(n) ? Infinity : median(xs))
   const A = med('A', wall(r.A))
+  const A0 = med('A0', wall(r.A0))
   const B = med('B', wall(r.B))
   const C = med('C', wall(r.C))
   const D = med('D', r.D)
@@ -321,6 +361,17 @@ function report(r: SizeResult, o: Options) {
   const rows = [
     ['measure', 'median', 'min–max (ms)', 'peak RSS', 'CPU (median)'],
     ['A  flannelctl leases ls --json --no-ttl', shown('A', A), range(wall(r.A)), mb(peak(r.A)), cpu(r.A)],
+    ...(o.baselineCli
+      ? [
+          [
+            'A0 baseline build, leases ls --json --no-ttl',
+            shown('A0', A0),
+            range(wall(r.A0)),
+            mb(peak(r.A0)),
+            cpu(r.A0),
+          ],
+        ]
+      : []),
     ['B  etcdctl get --prefix .../subnets -w json', shown('B', B), range(wall(r.B)), mb(peak(r.B)), cpu(r.B)],
     ['C  flannelctl leases ls --json (TTLs)', shown('C', C), range(wall(r.C)), mb(peak(r.C)), cpu(r.C)],
     [
@@ -342,18 +393,23 @@ function report(r: SizeResult, o: Options) {
       figure: `A/B = ${ratio(A / B)}`,
       pass: Number.isFinite(A) && Number.isFinite(B) && A <= k * B,
     },
-    {
-      size: r.size,
-      target: 'C <= 1.2 x D',
-      figure: `C/D = ${ratio(C / D)}`,
-      pass: Number.isFinite(C) && Number.isFinite(D) && C <= 1.2 * D,
-    },
+    ...(o.skip.has('C') || o.skip.has('D')
+      ? []
+      : [
+          {
+            size: r.size,
+            target: 'C <= 1.2 x D',
+            figure: `C/D = ${ratio(C / D)}`,
+            pass: Number.isFinite(C) && Number.isFinite(D) && C <= 1.2 * D,
+          },
+        ]),
   ]
   if (r.size === 65_535) {
     for (const [name, xs] of [
       ['A', r.A],
       ['C', r.C],
     ] as const) {
+      if (o.skip.has(name)) continue
       const p = to(name) ? NaN : peak(xs)
       verdicts.push({
         size: r.size,
@@ -364,8 +420,13 @@ function report(r: SizeResult, o: Options) {
     }
   }
   const text = [
-    `== ${r.size} leases: ${r.runs} timed runs each (A,B,C,D,E per round), medians; load took ${ms(r.loadMs)}; loadavg ${r.loadavg.before} -> ${r.loadavg.after}`,
+    `== ${r.size} leases: ${r.runs} timed runs each (${measures(o).join(',')} per round), medians; load took ${ms(r.loadMs)}; loadavg ${r.loadavg.before} -> ${r.loadavg.after}`,
     table(rows),
+    ...(o.baselineCli
+      ? [
+          `A/A0 = ${ratio(A / A0)} (this build against the baseline build, same rounds; CPU ${cpu(r.A)} vs ${cpu(r.A0)})`,
+        ]
+      : []),
     '',
     table([['target', 'figure', 'result'], ...verdicts.map((v) => [v.target, v.figure, v.pass ? 'PASS' : 'FAIL'])]),
   ].join('\n')
@@ -375,6 +436,7 @@ function report(r: SizeResult, o: Options) {
     loadavg: r.loadavg,
     timedOut: [...r.timedOut],
     A,
+    A0,
     B,
     C,
     D,
@@ -383,7 +445,7 @@ function report(r: SizeResult, o: Options) {
     peakA_KiB: peak(r.A),
     peakB_KiB: peak(r.B),
     peakC_KiB: peak(r.C),
-    raw: {A: wall(r.A), B: wall(r.B), C: wall(r.C), D: r.D, E: r.E},
+    raw: {A: wall(r.A), A0: wall(r.A0), B: wall(r.B), C: wall(r.C), D: r.D, E: r.E},
   }
   return {text, verdicts, summary}
 }
@@ -438,7 +500,11 @@ async function main(): Promise<number> {
     await writeFile(
       o.out,
       JSON.stringify(
-        {machine: m, options: o, sizes: reports.map((x) => ({...x.summary, verdicts: x.verdicts}))},
+        {
+          machine: m,
+          options: {...o, skip: [...o.skip]},
+          sizes: reports.map((x) => ({...x.summary, verdicts: x.verdicts})),
+        },
         null,
         2,
       ) + '\n',

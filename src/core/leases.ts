@@ -70,33 +70,43 @@ export function decodeLeases(kvs: readonly RawKV[]): {leases: Lease[]; malformed
   const leases: Lease[] = []
   const malformed: MalformedKey[] = []
   for (const kv of kvs) {
-    const sk = parseSubnetKeyFast(kv.key) ?? parseSubnetKey(kv.key)
-    if (!sk) {
-      malformed.push({key: kv.key, value: kv.value, error: `failed to parse subnet key ${kv.key}`})
-      continue
-    }
-    const attrs = decodeLeaseAttrs(kv.value)
-    if (!attrs.ok) {
-      malformed.push({key: kv.key, value: kv.value, error: `error decoding subnet lease JSON: ${attrs.error}`})
-      continue
-    }
-    const vx = attrs.value.backendType === 'vxlan' ? decodeVxlanData(attrs.value.backendData) : null
-    leases.push({
-      key: kv.key,
-      subnet: sk.subnet,
-      ipv6Subnet: sk.ipv6Subnet,
-      attrs: attrs.value,
-      value: kv.value,
-      vxlan: vx?.ok ? vx.value : null,
-      createRevision: kv.createRevision,
-      modRevision: kv.modRevision,
-      leaseId: kv.lease,
-      reserved: kv.lease === '0',
-    })
+    const r = decodeLease(kv)
+    if (isMalformed(r)) malformed.push(r)
+    else leases.push(r)
   }
   leases.sort(compareLeases)
-  malformed.sort((a, b) => naturalCompare(a.key, b.key))
+  malformed.sort(compareMalformed)
   return {leases, malformed}
+}
+
+/** One subnet key as decodeLeases decodes it: the lease, or why flanneld skips the key. */
+export function decodeLease(kv: RawKV): Lease | MalformedKey {
+  const sk = parseSubnetKeyFast(kv.key) ?? parseSubnetKey(kv.key)
+  if (!sk) return {key: kv.key, value: kv.value, error: `failed to parse subnet key ${kv.key}`}
+  const attrs = decodeLeaseAttrs(kv.value)
+  if (!attrs.ok) return {key: kv.key, value: kv.value, error: `error decoding subnet lease JSON: ${attrs.error}`}
+  const vx = attrs.value.backendType === 'vxlan' ? decodeVxlanData(attrs.value.backendData) : null
+  return {
+    key: kv.key,
+    subnet: sk.subnet,
+    ipv6Subnet: sk.ipv6Subnet,
+    attrs: attrs.value,
+    value: kv.value,
+    vxlan: vx?.ok ? vx.value : null,
+    createRevision: kv.createRevision,
+    modRevision: kv.modRevision,
+    leaseId: kv.lease,
+    reserved: kv.lease === '0',
+  }
+}
+
+export function isMalformed(r: Lease | MalformedKey): r is MalformedKey {
+  return 'error' in r
+}
+
+/** The order of decodeLeases' malformed keys. */
+export function compareMalformed(a: MalformedKey, b: MalformedKey): number {
+  return naturalCompare(a.key, b.key)
 }
 
 /**

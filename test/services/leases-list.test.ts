@@ -1,0 +1,104 @@
+// listLeases decodes, filters and shapes one key at a time (so each Lease can be dropped early) and sorts at the end;
+// its result must be exactly what decodeLeases -> filter -> TimeToLive -> leaseToJson gives, for every filter, with
+// and without TTLs, on keys in etcd order with duplicates of a subnet, dual-stack keys and malformed keys.
+
+import assert from 'node:assert/strict'
+import {describe, test} from 'node:test'
+
+import {decodeLeases, type NetworkSnapshot, type RawKV} from '../../src/core/leases.js'
+import {isoSeconds, leaseFilter, leaseToJson, type ListOptions, listLeases} from '../../src/services/leases.js'
+import type {NetworkReader} from '../../src/store/port.js'
+
+let seed = 99
+const rand = () => (seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0) / 2 ** 32
+const int = (n: number) => Math.floor(rand() * n)
+
+function kvs(n: number): RawKV[] {
+  const out: RawKV[] = []
+  for (let i = 0; i < n; i++) {
+    const x = int(8)
+    const y = int(256)
+    const prefix = [24, 24, 24, 16, 25, 23][int(6)]!
+    let key = `/coreos.com/network/subnets/10.${x}.${y}.0-${prefix}`
+    if (int(10) === 0) key += `&fd00:${int(4)}::-64`
+    if (int(30) === 0) key = `/coreos.com/network/subnets/junk-${i}`
+    if (int(40) === 0) key = `/coreos.com/network/subnets/10.${x}.${y}.0-24x${i}` // parses: the regex is not anchored at the start
+    const value =
+      int(25) === 0
+        ? 'not json'
+        : `{"PublicIP":"192.168.${int(4)}.${int(256)}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:00:${int(
+            256,
+          )
+            .toString(16)
+            .padStart(2, '0')}"}}`
+    out.push({
+      key,
+      value,
+      createRevision: String(i + 2),
+      modRevision: String(i + 3),
+      version: '1',
+      lease: int(8) === 0 ? '0' : String(1000 + int(n)),
+    })
+  }
+  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+}
+
+function reader(subnets: RawKV[], withTtls: boolean): NetworkReader & {asked: string[][]} {
+  const asked: string[][] = []
+  const snap: NetworkSnapshot = {revision: '77', config: null, subnets, foreign: []}
+  return {
+    asked,
+    layout: {config: '/c', subnets: '/s', range: '/'} as never,
+    source: 'test',
+    readNetwork: () => Promise.resolve(snap),
+    leaseTtls: (ids) => {
+      const list = [...ids]
+      asked.push(list)
+      if (!withTtls) return Promise.resolve(null)
+      // some IDs unknown, some expired
+      return Promise.resolve(new Map(list.filter((id) => Number(id) % 5 !== 0).map((id) => [id, (Number(id) % 7) - 1])))
+    },
+    close: () => {},
+  }
+}
+
+/** listLeases as it was written before: decodeLeases, filter, one TTL lookup, leaseToJson. */
+async function reference(r: NetworkReader, o: ListOptions) {
+  const keep = leaseFilter(o)
+  const snap = await r.readNetwork()
+  const decoded = decodeLeases(snap.subnets)
+  const leases = decoded.leases.filter(keep)
+  const ttls = o.withTtl ? await r.leaseTtls(leases.map((l) => l.leaseId)) : null
+  const memo = new Map<number, string>()
+  const expires = (t: number) => memo.get(t) ?? (memo.set(t, isoSeconds(o.now + t * 1000)), memo.get(t)!)
+  return {
+    revision: snap.revision,
+    source: r.source,
+    ttlKnown: ttls !== null,
+    leases: leases.map((l) => leaseToJson(l, ttls?.get(l.leaseId) ?? null, o.now, expires)),
+    malformed: decoded.malformed,
+    total: decoded.leases.length,
+  }
+}
+
+describe('listLeases = decodeLeases, filter, TimeToLive, leaseToJson', () => {
+  const data = kvs(8_000)
+  const now = Date.UTC(2026, 11, 1, 12, 0, 0, 500)
+  for (const filter of [
+    {},
+    {publicIP: '192.168.1.7'},
+    {subnet: '10.3.0.0/16'},
+    {subnet: '10.0.0.0/8', publicIP: '192.168.0.1'},
+  ])
+    for (const withTtl of [false, true])
+      for (const ttlsKnown of withTtl ? [true, false] : [true])
+        test(`${JSON.stringify(filter)}, withTtl ${withTtl}${withTtl && !ttlsKnown ? ' (source without TTLs)' : ''}`, async () => {
+          const o: ListOptions = {withTtl, now, ...filter}
+          const a = reader(data, ttlsKnown)
+          const b = reader(data, ttlsKnown)
+          const got = await listLeases(a, o)
+          assert.ok(got.total > 5_000 && got.malformed.length > 100)
+          assert.deepStrictEqual(got, await reference(b, o))
+          assert.deepStrictEqual(a.asked, b.asked) // the same IDs asked for, in the same order
+        })
+})
