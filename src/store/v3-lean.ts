@@ -175,8 +175,9 @@ class Reader {
 
   /** Skips a field of wire type `wt`. */
   skip(wt: number): void {
-    if (wt === 0) this.int64()
-    else if (wt === 2) {
+    if (wt === 0) {
+      while (this.b[this.p++]! >= 128) if (this.p >= this.end) break
+    } else if (wt === 2) {
       const n = this.small()
       this.p += n
     } else if (wt === 1) this.p += 8
