@@ -1,4 +1,4 @@
-// doctor's progress line: through the built CLI against a real etcd behind a proxy on 127.0.0.1 that delays every
+// doctor's (and leases ls's) progress line: through the built CLI against a real etcd behind a proxy on 127.0.0.1 that delays every
 // answer (so a run takes seconds): on a pseudo-terminal the line appears on stderr and is erased before the result;
 // on pipes, and with --json at a terminal, it never appears.
 
@@ -91,6 +91,18 @@ describe('doctor progress line', () => {
     // eslint-disable-next-line no-control-regex
     assert.doesNotMatch(r.stdout, /reading|checking|\r|\u001b/)
     assert.match(r.stdout, /^Datastore\s+ok$/m)
+  })
+
+  test('leases ls shares the line: shown and erased at a terminal, absent on pipes', async () => {
+    const tty = await runCliTty(['leases', 'ls', '--endpoints', slow, '--command-timeout', '60s'], {timeoutMs: 60_000})
+    assert.equal(tty.code, 0, tty.output)
+    const at = tty.output.search(/[|/\\-] reading/)
+    assert.ok(at >= 0, `no progress line: ${JSON.stringify(tty.output)}`)
+    assert.ok(tty.output.indexOf('SUBNET') > at, tty.output)
+    assert.match(tty.output.slice(at, tty.output.indexOf('SUBNET')), ERASE)
+    const pipe = await runCli(['leases', 'ls', '--endpoints', slow, '--command-timeout', '60s'], {timeoutMs: 60_000})
+    assert.equal(pipe.code, 0, show(pipe))
+    assert.equal(pipe.stderr, '')
   })
 
   test('--json at a terminal: no progress line mixed in', async () => {

@@ -7,6 +7,7 @@ import {openSource} from '../../store/source.js'
 import {parseDuration} from '../../core/duration.js'
 import {UsageError} from '../../core/errors.js'
 import {renderElementsWith} from '../../render/json.js'
+import {startProgress} from '../../render/progress.js'
 import {LEASE_SORTS, renderLeases, renderMalformed, renderSummary} from '../../render/leases.js'
 import {leaseJsonText} from '../../render/leases-json.js'
 import {type LeasesResult, listLeases} from '../../services/leases.js'
@@ -56,13 +57,9 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
 
   public async run(): Promise<LeasesResult> {
     const f = this.flags
-    const started = Date.now()
-    let shown = false
-    const progress = (done: number, total: number) => {
-      if (!process.stderr.isTTY || this.jsonEnabled() || Date.now() - started < 1000) return
-      shown = true
-      process.stderr.write(`\rreading TTLs: ${done}/${total}`)
-    }
+    // A progress line on stderr at a terminal once the run takes over a second (render/progress.ts, as doctor's).
+    const progress = startProgress({enabled: process.stderr.isTTY === true && !this.jsonEnabled()})
+    progress.update('reading leases')
     if (this.args.subnet !== undefined && f.subnet !== undefined && this.args.subnet !== f.subnet)
       throw new UsageError(
         `SUBNET ${this.args.subnet} and --subnet ${f.subnet} disagree: give one of them`,
@@ -75,9 +72,8 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
       publicIP: f['public-ip'],
       subnet,
       now: Date.now(),
-      onProgress: progress,
-    })
-    if (shown) process.stderr.write('\r\x1b[K')
+      onProgress: (done, total) => progress.update(`reading TTLs: ${done}/${total}`),
+    }).finally(() => progress.end())
     // --json: each of (up to 65,535) leases written by its own renderer, byte for byte what JSON.stringify writes.
     renderElementsWith(result.leases, leaseJsonText)
     const warn = renderMalformed(result)
