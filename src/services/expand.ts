@@ -5,7 +5,8 @@ import {checkExpandRequest, type ExpandPlan, planExpand} from '../core/expand.js
 import {type Capacity, decodeLeases} from '../core/leases.js'
 import type {FlannelStore} from '../store/port.js'
 import type {Confirm} from '../prompts/confirm.js'
-import {shellWord, toV2Key} from '../core/v2-keyspace.js'
+import {etcdctl, type HintContext, NO_HINT_CONTEXT, type Suggestion} from '../core/hints.js'
+import {toV2Key} from '../core/v2-keyspace.js'
 import {effectiveToJson, type EffectiveJson} from './network.js'
 
 export interface ExpandOptions {
@@ -14,6 +15,8 @@ export interface ExpandOptions {
   subnetMin?: string
   subnetMax?: string
   dryRun: boolean
+  /** The connection flags to repeat in the recovery command. */
+  hints?: HintContext
 }
 
 export interface ExpandResult {
@@ -32,6 +35,8 @@ export interface ExpandResult {
   restartOrder: ExpandPlan['restartOrder']
   /** The command that puts the previous config back (v3: from etcd's history; v2 keeps none, so its bytes). */
   recover: string
+  /** The same command as argv and shell text (null when the value holds a NUL byte: no command line can pass it). */
+  recoverCommand: Suggestion | null
   /** The etcd keyspace written (or that would be). */
   keyspace: 'v2' | 'v3'
 }
@@ -54,6 +59,12 @@ export async function expandNetwork(
     leases,
   })
   const modRevision = snap.config.modRevision
+  // Shell-quoted, with the user's connection flags (core/hints.ts): the key and the old value come from etcd.
+  const h = o.hints ?? NO_HINT_CONTEXT
+  const recover =
+    store.api === 'v2'
+      ? etcdctl(h, ['set'], [toV2Key(store.layout.config), plan.previousText], {api: 2})
+      : etcdctl(h, ['get', `--rev=${modRevision}`, '--print-value-only'], [store.layout.config])
   const result: ExpandResult = {
     applied: false,
     dryRun: o.dryRun,
@@ -78,10 +89,8 @@ export async function expandNetwork(
         ? plan.followUps.map((f) => f.replace('ip-masq rules (FLANNEL-POSTRTG)', 'ip-masq rules (in POSTROUTING)'))
         : plan.followUps,
     restartOrder: plan.restartOrder,
-    recover:
-      store.api === 'v2'
-        ? `ETCDCTL_API=2 etcdctl set ${shellWord(toV2Key(store.layout.config))} ${shellWord(plan.previousText)}`
-        : `etcdctl get ${store.layout.config} --rev=${modRevision} --print-value-only`,
+    recover: recover?.shell ?? 'put the previous config back with an etcd client (it holds a NUL byte)',
+    recoverCommand: recover,
     keyspace: store.api,
   }
   hooks.onPlan(result)

@@ -101,12 +101,30 @@ describe('network expand on v2', () => {
     assert.deepEqual(await v2State(), before)
     const r = await runCli(['network', 'expand', '--to', '10.0.0.0/8', '--yes', '--etcd-api', 'v2', '--json', ...ep])
     assert.equal(r.code, 0, show(r))
-    const res = json<{applied: boolean; revision: string; recover: string}>(r)
+    const res = json<{
+      applied: boolean
+      revision: string
+      recover: string
+      recoverCommand: {argv: string[]; env: Record<string, string>}
+    }>(r)
     const cfg = (await v2Nodes()).get(`${P}/config`)!
     assert.equal(cfg.value, '{"Network":"10.0.0.0/8","SubnetLen":24,"Backend":{"Type":"vxlan"}}')
     assert.equal(cfg.ttl, undefined)
     assert.equal(String(cfg.modifiedIndex), res.revision)
-    assert.equal(res.recover, `ETCDCTL_API=2 etcdctl set /coreos.com/network/config '${CONFIG}'`)
+    // Quoted, with the endpoints the user gave, also as argv.
+    assert.equal(
+      res.recover,
+      `ETCDCTL_API=2 etcdctl --endpoints ${etcd.endpoint} set /coreos.com/network/config '${CONFIG}'`,
+    )
+    assert.deepEqual(res.recoverCommand.argv, [
+      'etcdctl',
+      '--endpoints',
+      etcd.endpoint,
+      'set',
+      '/coreos.com/network/config',
+      CONFIG,
+    ])
+    assert.deepEqual(res.recoverCommand.env, {ETCDCTL_API: '2'})
     // The leases are untouched.
     assert.deepEqual(
       (await v2State()).filter(([k]) => k !== `${P}/config`),

@@ -40,6 +40,7 @@ export default class NetworkExpand extends BaseCommand<typeof NetworkExpand> {
         subnetMin: f['subnet-min'],
         subnetMax: f['subnet-max'],
         dryRun: f['dry-run'],
+        hints: this.hintContext,
       },
       {onPlan: (plan) => this.log(renderExpandPlan(plan, this.color, this.width)), confirm: confirmer({yes: f.yes})},
     )
