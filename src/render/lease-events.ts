@@ -13,8 +13,8 @@ import type {LeaseEventJson} from '../services/lease-watch.js'
 import {escapeTerminal as esc} from './escape.js'
 import {displayWidth, truncate} from './width.js'
 
-/** Column widths: an RFC 3339 second, `renewed`, `255.255.255.255/32`, an IPv4 address, `wireguard`, `23h59m`. */
-const WIDTHS = {time: 20, event: 7, subnet: 18, publicIP: 15, backend: 9, ttl: 9, revision: 8} as const
+/** Column widths: an RFC 3339 second, `renewed`, `255.255.255.255/32`, an IPv4 address, `wireguard`, `23h59m`, a 10-digit revision. */
+const WIDTHS = {time: 20, event: 7, subnet: 18, publicIP: 15, backend: 9, ttl: 9, revision: 10} as const
 const GAP = '   '
 
 function pad(s: string, width: number): string {
@@ -64,7 +64,13 @@ function detail(e: LeaseEventJson): string {
     const before = e.previous && e.changes.includes('PublicIP') ? decodeLeaseAttrs(e.previous.value) : null
     parts.push(
       e.changes
-        .map((ch) => (ch === 'PublicIP' && before?.ok ? `PublicIP (was ${formatIPv4(before.value.publicIP)})` : ch))
+        .map((ch) =>
+          ch === 'PublicIP' && before?.ok
+            ? `PublicIP (was ${formatIPv4(before.value.publicIP)})`
+            : ch === 'lease'
+              ? 'new lease'
+              : ch,
+        )
         .join(', '),
     )
   }
@@ -88,7 +94,7 @@ export function renderWatchEvent(e: LeaseEventJson, subnetsPrefix: string, c: Ch
     pad(colourKind(e, c), WIDTHS.event),
     pad(e.subnet ?? '-', WIDTHS.subnet),
     pad(e.publicIP ?? '-', WIDTHS.publicIP),
-    pad(truncate(esc(e.backendType ?? '-') || '-', WIDTHS.backend + 3), WIDTHS.backend),
+    pad(truncate(esc(e.backendType ?? '-') || '-', WIDTHS.backend), WIDTHS.backend),
     pad(ttl, WIDTHS.ttl),
     pad(e.revision, WIDTHS.revision),
     pad(truncate(esc(e.key), Math.max(kw, 64)), kw),

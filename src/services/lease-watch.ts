@@ -25,8 +25,7 @@ import {
 import {decodeLeases, type RawKV} from '../core/leases.js'
 import {formatIPv4} from '../core/ipv4.js'
 import {parseSubnetKey} from '../core/subnet-key.js'
-import type {LeaseWatchSource} from '../store/port.js'
-import type {WatchHandle} from '../store/watch.js'
+import type {LeaseWatchSource, WatchHandle} from '../store/port.js'
 import {isoSeconds, leaseFilter} from './leases.js'
 
 /** One line of `leases watch --json` (JSON lines; the README documents every field). */
@@ -184,9 +183,22 @@ async function retrying<T>(
   fn: () => Promise<T>,
 ): Promise<T | null> {
   let delay = 1000
+  // A call in flight (up to --command-timeout against a stalled etcd) does not hold up Ctrl-C.
+  const aborted = new Promise<null>((resolve) => {
+    if (signal.aborted) resolve(null)
+    else signal.addEventListener('abort', () => resolve(null), {once: true})
+  })
   for (let attempt = 1; !signal.aborted; attempt++) {
     try {
-      return await fn()
+      const call = fn()
+      call.catch(() => undefined)
+      const r = await Promise.race([call, aborted])
+      if (r === null && signal.aborted) {
+        // Whatever the call yields later (a watch handle) is released.
+        void call.then((x) => (x as {cancel?: () => Promise<void>} | null)?.cancel?.()).catch(() => undefined)
+        return null
+      }
+      return r
     } catch (error) {
       if (signal.aborted) return null
       note(`note: ${what} failed (attempt ${attempt}): ${errorText(error)}; retrying in ${delay / 1000}s`)

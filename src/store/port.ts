@@ -16,6 +16,8 @@ import type {KeyLayout} from '../core/keys.js'
 import type {NetworkSnapshot, RawKV} from '../core/leases.js'
 import type {ChangeCallbacks, WatchHandle} from './watch.js'
 
+export type {WatchHandle} from './watch.js'
+
 export type Progress = (done: number, total: number) => void
 
 /** Where read commands get their data: a live etcd (v3 or v2 keyspace) or an offline snapshot. */
