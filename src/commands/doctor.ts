@@ -74,7 +74,8 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
       flanneldVersion: f['flanneld-version'],
       hints: this.hintContext,
     }).finally(() => progress.end())
-    this.log(renderDoctor(result, this.color, this.width))
+    // The human report only when it is shown (with --json, this.log drops it: laying out 65,535 findings costs time).
+    if (!this.jsonEnabled()) this.log(renderDoctor(result, this.color, this.width))
     // Findings are the answer, not a failure of the command: the result is printed either way, the exit code says.
     if (result.failed) process.exitCode = ExitCode.findings
     return result

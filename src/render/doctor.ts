@@ -112,7 +112,11 @@ export function renderDoctor(r: DoctorResult, c: ChalkInstance, width: number | 
     const fs = r.findings.filter((f) => f.severity === sev)
     if (fs.length === 0) continue
     const byId = new Map<string, Finding[]>()
-    for (const f of fs) byId.set(f.id, [...(byId.get(f.id) ?? []), f])
+    for (const f of fs) {
+      const g = byId.get(f.id)
+      if (g) g.push(f)
+      else byId.set(f.id, [f]) // (a copy per finding was quadratic: 65,535 findings of one kind took minutes)
+    }
     const items: Array<Finding | {id: string; more: number}> = []
     for (const [id, group] of byId) {
       const shown = group.length > GROUP_OVER ? group.slice(0, SHOWN) : group
