@@ -57,7 +57,10 @@ export function renderCapacity(cap: Capacity): string {
 
 export function renderNetworkShow(r: NetworkShowResult, c: ChalkInstance): string {
   const lines = [
-    `Config:       ${esc(r.key)} (mod revision ${r.modRevision}, read at revision ${r.revision})`,
+    // etcd's v2 API has no revisions: a key's modifiedIndex and the store's etcd index (X-Etcd-Index).
+    r.keyspace === 'v2'
+      ? `Config:       ${esc(r.key)} (v2 keyspace, modifiedIndex ${r.modRevision}, read at etcd index ${r.revision})`
+      : `Config:       ${esc(r.key)} (mod revision ${r.modRevision}, read at revision ${r.revision})`,
     `Stored:       ${storedLine(r.raw)}`,
   ]
   if (!r.valid)

@@ -86,6 +86,8 @@ export interface NetworkShowResult {
   capacity: Capacity | null
   leases: number
   source: string
+  /** The etcd keyspace read (null for a snapshot): v2 counts in modifiedIndex and etcd index, not revisions. */
+  keyspace: 'v2' | 'v3' | null
 }
 
 /** The stored config, its effective values, our extra findings and capacity (exit 4 when there is no config). */
@@ -121,6 +123,7 @@ export async function showNetwork(reader: NetworkReader): Promise<NetworkShowRes
       : null,
     leases: leases.length,
     source: reader.source,
+    keyspace: reader.api ?? null,
   }
 }
 

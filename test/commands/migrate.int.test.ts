@@ -93,7 +93,11 @@ function assertSameLeases(a: CliResult, b: CliResult): void {
   )
 }
 
-const noRevisions = (s: string) => s.replace(/revision \d+/g, 'revision N')
+// (v2 counts in modifiedIndex and etcd index, v3 in revisions)
+const noRevisions = (s: string) =>
+  s.replace(/\(v2 keyspace, modifiedIndex \d+, read at etcd index \d+\)|revision \d+/g, (m) =>
+    m.startsWith('(') ? '(mod revision N, read at revision N)' : 'revision N',
+  )
 
 before(async () => {
   ;[legacy, current, secure] = await Promise.all([
@@ -162,8 +166,13 @@ describe("reading flannel 0.11's v2 keyspace", () => {
     // Wide tables show mod revisions: v2 indexes and v3 revisions are different counters.
     const noModRev = (s: string) => s.replace(/ +\d+$/gm, '')
     assert.equal(noModRev(lsTable[0].stdout), noModRev(lsTable[1].stdout))
-    const dropRevs = ({revision: _r, modRevision: _m, ...rest}: Record<string, unknown>) => rest
+    // (and the result names the keyspace it read)
+    const dropRevs = ({revision: _r, modRevision: _m, keyspace: _k, ...rest}: Record<string, unknown>) => rest
     assert.deepEqual(dropRevs(json(showJson[0])), dropRevs(json(showJson[1])))
+    assert.deepEqual(
+      [json<{keyspace: string}>(showJson[0]).keyspace, json<{keyspace: string}>(showJson[1]).keyspace],
+      ['v2', 'v3'],
+    )
     assert.equal(noRevisions(showText[0].stdout), noRevisions(showText[1].stdout))
     assert.equal(envText[0].stdout, envText[1].stdout)
     assert.match(

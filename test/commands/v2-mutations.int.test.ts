@@ -364,5 +364,19 @@ describe('the seed scenario on v2 (data as flanneld v0.11 writes it)', () => {
     assert.deepEqual([n.ttl, n.expiration], [undefined, undefined])
     const show2 = await runCli(['network', 'show', '--etcd-api', 'v2', ...ep])
     assert.match(show2.stdout, /10\.0\.0\.0\/8/)
+    // v2 has no revisions: the config's modifiedIndex and the store's etcd index, named so.
+    const cfg = (await v2Nodes()).get(`${P}/config`)!
+    assert.match(
+      show2.stdout,
+      new RegExp(
+        `^Config: +${P}/config \\(v2 keyspace, modifiedIndex ${cfg.modifiedIndex}, read at etcd index \\d+\\)$`,
+        'm',
+      ),
+    )
+    assert.doesNotMatch(show2.stdout, /revision/)
+    assert.equal(
+      json<{keyspace: string}>(await runCli(['network', 'show', '--etcd-api', 'v2', '--json', ...ep])).keyspace,
+      'v2',
+    )
   })
 })
