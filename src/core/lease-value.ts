@@ -268,11 +268,36 @@ export function decodeVxlanDataFast(raw: string): VxlanLeaseData | null {
   } else if (raw.startsWith('{"VtepMAC":"')) i = 12
   else return null
   if (raw.length !== i + 19 || raw.charCodeAt(i + 17) !== 0x22 || raw.charCodeAt(i + 18) !== 0x7d) return null
-  for (let k = 0; k < 17; k++) {
-    const c = raw.charCodeAt(i + k)
-    if (k % 3 === 2 ? c !== 0x3a : !((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return null
+  for (let k = i; k < i + 17; k += 3) {
+    if (!isLowerHex(raw.charCodeAt(k)) || !isLowerHex(raw.charCodeAt(k + 1))) return null
+    if (k < i + 15 && raw.charCodeAt(k + 2) !== 0x3a) return null
   }
   return {vni, vtepMAC: raw.slice(i, i + 17)}
+}
+
+function isLowerHex(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66)
+}
+
+/**
+ * Whether `raw` is exactly what flanneld's vxlan backend writes for `d`, `{"VNI":<vni>,"VtepMAC":"<mac>"}` with a
+ * uint32 VNI and a lower-case colon MAC, so JSON.parse(raw) is {VNI: d.vni, VtepMAC: d.vtepMAC}. Compares in place.
+ */
+export function isVxlanDataOf(raw: string, d: VxlanLeaseData): boolean {
+  const {vni, vtepMAC} = d
+  if (!Number.isInteger(vni) || vni < 0 || vni > 0xffffffff || vtepMAC.length !== 17) return false
+  const digits = String(vni)
+  const at = 7 + digits.length
+  return (
+    raw.length === at + 31 &&
+    raw.startsWith('{"VNI":') &&
+    raw.startsWith(digits, 7) &&
+    raw.startsWith(',"VtepMAC":"', at) &&
+    raw.startsWith(vtepMAC, at + 12) &&
+    raw.charCodeAt(at + 29) === 0x22 &&
+    raw.charCodeAt(at + 30) === 0x7d &&
+    CANONICAL_MAC.test(vtepMAC)
+  )
 }
 
 /** vxlan's hardwareAddr.UnmarshalJSON: exactly one pair of quotes around what net.ParseMAC reads. */

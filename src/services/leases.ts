@@ -4,7 +4,7 @@ import {formatCidr4, formatIPv4, overlaps4, parseCidr4} from '../core/ipv4.js'
 import {formatCidr6, formatIP6Flannel} from '../core/ipv6.js'
 import {compareMalformed, decodeLease, isMalformed, type Lease, type MalformedKey} from '../core/leases.js'
 import {UsageError} from '../core/errors.js'
-import {decodeVxlanDataFast, parseGoIPv4} from '../core/lease-value.js'
+import {isVxlanDataOf, parseGoIPv4} from '../core/lease-value.js'
 import type {NetworkReader} from '../store/port.js'
 
 export interface LeaseJson {
@@ -49,11 +49,7 @@ function backendDataJson(raw: string | null, vxlan: Lease['vxlan']): unknown {
   if (raw === null) return null
   // flanneld's vxlan bytes `{"VNI":n,"VtepMAC":"m"}` parse to {VNI: n, VtepMAC: m}: built from the decoded lease,
   // which already holds both (one object fewer to parse and keep per lease).
-  if (vxlan !== null && raw.startsWith('{"VNI":')) {
-    const d = decodeVxlanDataFast(raw)
-    if (d !== null && d.vni === vxlan.vni && d.vtepMAC === vxlan.vtepMAC)
-      return {VNI: vxlan.vni, VtepMAC: vxlan.vtepMAC}
-  }
+  if (vxlan !== null && isVxlanDataOf(raw, vxlan)) return {VNI: vxlan.vni, VtepMAC: vxlan.vtepMAC}
   try {
     return JSON.parse(raw)
   } catch {
@@ -124,8 +120,7 @@ export async function listLeases(reader: NetworkReader, o: ListOptions): Promise
   // exists, so a 65,535-lease listing holds one object graph per lease, not two (less for the collector to copy).
   // The order is decodeLeases' (compareLeases), from the numbers kept beside each row.
   const rows: LeaseJson[] = []
-  const ip: number[] = []
-  const prefix: number[] = []
+  const subnet: number[] = [] // ip * 64 + prefix: compareCidr4's order in one number
   const ip6: Array<bigint | null> = []
   const malformed: MalformedKey[] = []
   let total = 0
@@ -138,12 +133,11 @@ export async function listLeases(reader: NetworkReader, o: ListOptions): Promise
     total++
     if (!keep(l)) continue
     rows.push(leaseToJson(l, null, o.now, expires))
-    ip.push(l.subnet.ip)
-    prefix.push(l.subnet.prefix)
+    subnet.push(l.subnet.ip * 64 + l.subnet.prefix)
     ip6.push(l.ipv6Subnet?.ip ?? null)
   }
   const order = Array.from(rows, (_, i) => i).sort((a, b) => {
-    const c = ip[a]! - ip[b]! || prefix[a]! - prefix[b]!
+    const c = subnet[a]! - subnet[b]!
     if (c !== 0) return c
     const x = ip6[a] ?? -1n
     const y = ip6[b] ?? -1n

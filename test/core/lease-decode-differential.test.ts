@@ -16,6 +16,7 @@ import {
   decodeLeaseAttrsGeneral,
   decodeVxlanData,
   decodeVxlanDataGeneral,
+  isVxlanDataOf,
 } from '../../src/core/lease-value.js'
 import {compareLeases, decodeLeases, type Lease, type MalformedKey, type RawKV} from '../../src/core/leases.js'
 import {parseSubnetKey} from '../../src/core/subnet-key.js'
@@ -183,6 +184,26 @@ describe('lease values: the fast paths answer what the general (Go) decoders ans
     }
     for (let i = 0; i < 5_000; i++) raws.add(mutate(`{"VNI":${vni()},"VtepMAC":"${mac()}"}`))
     for (const raw of raws) assert.deepStrictEqual(decodeVxlanData(raw), decodeVxlanDataGeneral(raw), String(raw))
+    // isVxlanDataOf (leaseToJson's shortcut for JSON.parse of BackendData) says yes exactly when the parse gives
+    // {VNI, VtepMAC} of the decoded data with those two keys in that order
+    let yes = 0
+    for (const raw of raws) {
+      if (raw === null) continue
+      const d = decodeVxlanDataGeneral(raw)
+      if (!d.ok) continue
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(raw)
+      } catch {
+        parsed = undefined
+      }
+      const same =
+        JSON.stringify(parsed) === JSON.stringify({VNI: d.value.vni, VtepMAC: d.value.vtepMAC}) &&
+        /^\{"VNI":\d+,"VtepMAC":"[0-9a-f:]{17}"\}$/.test(raw)
+      assert.equal(isVxlanDataOf(raw, d.value), same, raw)
+      if (same) yes++
+    }
+    assert.ok(yes > 1000, `isVxlanDataOf true ${yes} times`)
   })
 })
 
