@@ -49,6 +49,26 @@ function clip(cell: string): string {
   return displayWidth(cell) > MAX_CELL ? truncate(cell, MAX_CELL) : cell
 }
 
+// eslint-disable-next-line no-control-regex
+const SGR_G = /\u001b\[([0-9;]*)m/g
+const CLOSERS = new Set(['0', '', '22', '23', '24', '27', '28', '29', '39', '49'])
+
+/**
+ * Lines of one wrapped cell, each closing the colours it leaves open and the next reopening them, so that padding
+ * and the next column are never painted.
+ */
+function carryColours(lines: string[]): string[] {
+  let open: string[] = []
+  return lines.map((line) => {
+    const out = open.join('') + line
+    for (const m of line.matchAll(SGR_G)) {
+      if (CLOSERS.has(m[1]!)) open = []
+      else open.push(m[0])
+    }
+    return open.length > 0 ? out + '\u001b[0m' : out
+  })
+}
+
 /**
  * Column widths for `rows` within `o.width`: every column as wide as its widest cell if that fits; otherwise the
  * wrappable columns share what the others leave (each at least 8 columns), and if that is too little every column
@@ -104,7 +124,13 @@ export function layoutRows(rows: readonly string[][], widths: readonly number[],
     colWidths: [...widths],
     wordWrap: false,
   })
-  for (const r of rows) table.push(widths.map((w, i) => wrapText(clip(r[i] ?? ''), w).join('\n')))
+  // One table row per line of output: cli-table3 handles a multi-line cell in time quadratic in its length (it cuts
+  // a copy of the whole cell character by character for every line it draws); cells of one line are cheap.
+  for (const r of rows) {
+    const cells = widths.map((w, i) => carryColours(wrapText(clip(r[i] ?? ''), w)))
+    const height = Math.max(...cells.map((c) => c.length))
+    for (let k = 0; k < height; k++) table.push(cells.map((c) => c[k] ?? ''))
+  }
   const pad = ' '.repeat(o.indent ?? 0)
   return table
     .toString()
