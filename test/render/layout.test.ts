@@ -84,6 +84,7 @@ describe('startProgress', () => {
     t = 1000
     p.update('reading TTLs: 2/2 and a long tail')
     assert.equal(writes.length, 1)
+    // eslint-disable-next-line no-control-regex
     assert.match(writes[0]!, /^\r[|/\\-] reading TTLs: 2\/…\u001b\[K$/)
     p.end()
     assert.equal(writes.at(-1), '\r\u001b[K')
