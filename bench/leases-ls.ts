@@ -383,6 +383,12 @@ function report(r: SizeResult, o: Options) {
     ['   (D process wall, incl. node+tsx start)', shown('D', Dp), range(wall(r.Dproc)), mb(peak(r.Dproc))],
     ['E  node:http2 Range floor, decoded (range only)', shown('E', E), range(r.E), ''],
   ]
+  // Measures left out with --skip are not listed.
+  const skipped = (label: string) => /^(C|D|E) /.test(label) && o.skip.has(label[0]!)
+  const dprocSkipped = o.skip.has('D')
+  const listed = rows.filter(
+    (row, i) => i === 0 || !(skipped(row[0]!) || (dprocSkipped && row[0]!.includes('(D process'))),
+  )
   const ratio = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : Number.isNaN(x) ? 'n/a' : 'inf')
   const k = r.size < 1000 ? 6 : r.size < 10_000 ? 3 : 2
   const verdicts: Verdict[] = [
@@ -421,7 +427,7 @@ function report(r: SizeResult, o: Options) {
   }
   const text = [
     `== ${r.size} leases: ${r.runs} timed runs each (${measures(o).join(',')} per round), medians; load took ${ms(r.loadMs)}; loadavg ${r.loadavg.before} -> ${r.loadavg.after}`,
-    table(rows),
+    table(listed),
     ...(o.baselineCli
       ? [
           `A/A0 = ${ratio(A / A0)} (this build against the baseline build, same rounds; CPU ${cpu(r.A)} vs ${cpu(r.A0)})`,
