@@ -525,4 +525,33 @@ describe('leases watch (v2 keyspace)', () => {
       /^Error: --rev \d+ is older than the 1000 events etcd's v2 store keeps \(the oldest it has is index \d+\)/,
     )
   })
+
+  test('an etcd restart mid-watch (v2): nothing lost (the v2 event history does not survive a restart: a resync)', async () => {
+    const P = '/w11'
+    const S = `${P}/subnets`
+    await etcdctlV2(etcd, ['set', `${P}/config`, '{"Network":"10.5.0.0/16"}'])
+    const res = await fetch(`${etcd.endpoint}/v2/keys/`)
+    const from = String(BigInt(res.headers.get('x-etcd-index')!) + 1n)
+    const w = new Watch(['--json', '--etcd-api', 'v2', '--rev', from, '--etcd-prefix', P, ...ep()])
+    await etcdctlV2(etcd, ['set', '--ttl', '600', `${S}/10.5.1.0-24`, vxlanValue('192.168.3.1', 'aa:bb:cc:dd:ee:01')])
+    await w.waitLines(1)
+    await etcd.kill()
+    await etcd.restart()
+    await etcdctlV2(etcd, ['set', '--ttl', '600', `${S}/10.5.2.0-24`, vxlanValue('192.168.3.2', 'aa:bb:cc:dd:ee:02')])
+    await w.waitLines(2)
+    await etcdctlV2(etcd, ['set', '--ttl', '600', `${S}/10.5.3.0-24`, vxlanValue('192.168.3.3', 'aa:bb:cc:dd:ee:03')])
+    await w.waitLines(3)
+    assert.equal((await w.end()).code, 0, w.show())
+    const ev = w.events()
+    assert.deepEqual(
+      ev.map((e) => [e.type, e.subnet]),
+      [
+        ['added', '10.5.1.0/24'],
+        ['added', '10.5.2.0/24'],
+        ['added', '10.5.3.0/24'],
+      ],
+    )
+    assert.equal(ev[2].origin, 'watch')
+    assert.match(w.err, /lost the connection to etcd/)
+  })
 })
