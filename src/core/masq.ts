@@ -348,3 +348,47 @@ export function nftScript(
   lines.push('}')
   return lines.join('\n') + '\n'
 }
+
+/** The masquerade rules of flanneld's nftables chain postrtg, as `nft list` prints them (mark in 8 hex digits). */
+function nftMasqRules(network: Cidr4, subnet: Cidr4): string[] {
+  return nftScript(network, subnet, true, false, false)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('meta mark') || l.startsWith('ip saddr'))
+}
+
+/** A rule line of `nft list` normalised: spaces collapsed, `# handle N` dropped, the mark as flanneld writes it. */
+function normaliseNft(line: string): string {
+  return line
+    .replace(/#.*$/, '')
+    .trim()
+    .replace(/\s+/g, ' ')
+    .replace(/meta mark 0x0*([0-9a-f]+)/, 'meta mark 0x$1')
+}
+
+export interface NftMasqJudgement {
+  /** flanneld's rules absent from chain postrtg (`masquerade` and `masquerade fully-random` both count). */
+  readonly missing: string[]
+  readonly total: number
+  /** Rules in chain postrtg that name another Network or subnet (built before network expand). */
+  readonly stale: string[]
+}
+
+/**
+ * Judges `nft list table ip flannel-ipv4` against the masquerade set flanneld writes with EnableNFTables (v0.25.0+,
+ * pkg/trafficmngr/nftables: six rules in chain postrtg; `fully-random` when the kernel accepts it and, from v0.27.4,
+ * unless --ip-masq-fully-random-disable, so either form is accepted). `text` '' is an absent table.
+ */
+export function judgeNftMasq(network: Cidr4, subnet: Cidr4, text: string): NftMasqJudgement {
+  const want = nftMasqRules(network, subnet)
+  const chain = /chain postrtg \{([\s\S]*?)\n\s*\}/.exec(text)?.[1] ?? ''
+  const have = chain
+    .split('\n')
+    .map(normaliseNft)
+    .filter((l) => l !== '' && !l.startsWith('type '))
+  const plainHave = new Set(have.map((l) => l.replace(/ masquerade fully-random$/, ' masquerade')))
+  const missing = want.filter((r) => !plainHave.has(r))
+  const cidrs = new Set([formatCidr4(network), formatCidr4(subnet), '224.0.0.0/4'])
+  const stale = have.filter((l) => [...l.matchAll(/(\d+\.\d+\.\d+\.\d+\/\d+)/g)].some((m) => !cidrs.has(m[1]!)))
+  return {missing, total: want.length, stale}
+}

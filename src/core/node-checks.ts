@@ -8,7 +8,7 @@ import {command, flannelctl, type HintContext, NO_HINT_CONTEXT, type Suggestion}
 import {type Cidr4, containsCidr4, formatCidr4, formatIPv4, parseCidr4, parseIPv4} from './ipv4.js'
 import type {Lease} from './leases.js'
 import {hostGwPeers, planHostGw} from './hostgw.js'
-import {MASQ_CHAIN, masqRuleSetFor, matchMasqSet, recogniseMasqRules, ruleLine} from './masq.js'
+import {judgeNftMasq, MASQ_CHAIN, masqRuleSetFor, matchMasqSet, recogniseMasqRules, ruleLine} from './masq.js'
 import {
   atLeast,
   BACKEND_MTU_SINCE,
@@ -55,6 +55,8 @@ export interface NodeObservation {
   /** `iptables -t nat -S` and `iptables -t filter -S` output; null when iptables is missing or unreadable. */
   readonly iptablesNat?: string | null
   readonly iptablesFilter?: string | null
+  /** `nft list table ip flannel-ipv4`: '' when the table does not exist; null or absent when nft cannot be read. */
+  readonly nftFlannel?: string | null
   /** The external interface's own address (flannel's IfaceAddr), if known. */
   readonly ifaceAddress?: number | null
   /** Every IPv4 address of the host, if known (a vxlan `local` must be one of them). */
@@ -498,15 +500,18 @@ function masqChecks(
   // until it restarts (subnet-env-stale-network says so), and its rules are judged against it, not reported missing.
   const rulesNet = facts.network ?? net
   // With EnableNFTables (flannel 0.25+) the rules live in nftables (table ip flannel-ipv4), not in iptables: an empty
-  // iptables nat table is then healthy, and doctor does not read nftables yet.
+  // iptables nat table is then healthy, and the table is judged instead (when nft could be read).
   const nft = ctx.effective?.enableNFTables === true
-  if (nft && env?.get('FLANNEL_IPMASQ') === 'true') {
+  const nftText = obs.nftFlannel ?? null
+  if (nft && env?.get('FLANNEL_IPMASQ') === 'true' && nftText !== null && rulesNet && facts.subnet) {
+    nftMasqChecks(rulesNet, facts.subnet, nftText, out)
+  } else if (nft && env?.get('FLANNEL_IPMASQ') === 'true') {
     out.push({
       id: 'masq-rule-set',
       severity: 'info',
       subjects: ['flannel-ipv4'],
       message:
-        'the config sets EnableNFTables: flanneld keeps its masquerade rules in nftables table ip flannel-ipv4, which doctor does not check yet',
+        'the config sets EnableNFTables: flanneld keeps its masquerade rules in nftables table ip flannel-ipv4, which doctor could not read here (nft missing or not permitted)',
       ...hinted(['nft', 'list', 'table', 'ip', 'flannel-ipv4']),
     })
   }
@@ -578,4 +583,38 @@ function masqChecks(
     }
   }
   return inferred
+}
+
+/** flanneld's nftables masquerade set (EnableNFTables, v0.25+), judged in core/masq.ts judgeNftMasq. */
+function nftMasqChecks(network: Cidr4, subnet: Cidr4, text: string, out: Finding[]): void {
+  const j = judgeNftMasq(network, subnet, text)
+  if (j.missing.length > 0) {
+    out.push({
+      id: 'masq-rules-missing',
+      severity: 'error',
+      subjects: ['flannel-ipv4'],
+      message: `${j.missing.length} of the ${j.total} masquerade rules flanneld (v0.25+, EnableNFTables) installs for ${formatCidr4(network)} are missing from nftables chain postrtg of table ip flannel-ipv4${text === '' ? ' (the table does not exist)' : ''}, e.g. ${j.missing[0]}: pod traffic to the outside world leaves with pod addresses`,
+      ...hinted(
+        'restart flanneld (or run flannelctl agent --ip-masq, which re-checks them every resync); see the table: ',
+        ['nft', 'list', 'table', 'ip', 'flannel-ipv4'],
+      ),
+    })
+  } else {
+    out.push({
+      id: 'masq-rule-set',
+      severity: 'info',
+      subjects: ['flannel-ipv4'],
+      message: `nftables table ip flannel-ipv4 holds flanneld's complete masquerade set (EnableNFTables, flanneld v0.25+: ${j.total} rules in chain postrtg)`,
+      hint: 'nothing to do',
+    })
+  }
+  if (j.stale.length > 0) {
+    out.push({
+      id: 'masq-rules-stale',
+      severity: 'warning',
+      subjects: ['flannel-ipv4'],
+      message: `${j.stale.length} rule(s) in nftables chain postrtg were built for another Network or subnet (as after network expand), e.g. ${j.stale[0]}`,
+      hint: 'restart flanneld on this node: it rewrites table ip flannel-ipv4 for the current Network',
+    })
+  }
 }

@@ -99,6 +99,17 @@ export async function applyNft(script: string): Promise<void> {
   if (r.code !== 0) throw new DataplaneError(`nft -f: ${r.stderr.trim()}`)
 }
 
+/**
+ * `nft list table ip flannel-ipv4` (read-only, for doctor --local): its text, '' when the table does not exist,
+ * null when nft is missing or the ruleset cannot be read.
+ */
+export async function nftFlannelTable(): Promise<string | null> {
+  const r = await run('nft', ['list', 'table', 'ip', 'flannel-ipv4']).catch(() => null)
+  if (r === null) return null
+  if (r.code === 0) return r.stdout
+  return /No such file or directory/.test(r.stderr) ? '' : null
+}
+
 /** Deletes flannel's nftables table, if nft exists and the table does. */
 export async function removeNft(): Promise<void> {
   await run('nft', ['delete', 'table', 'ip', 'flannel-ipv4']).catch(() => undefined)

@@ -75,7 +75,7 @@ async function observeNode(o: LocalOptions, vni: number | null): Promise<NodeObs
   }
   const dev = vni === null ? null : deviceName(vni)
   const ipt = await import('../dataplane/iptables.js')
-  const [device, routes, neighs, fdb, ipForward, iptablesNat, iptablesFilter] = await Promise.all([
+  const [device, routes, neighs, fdb, ipForward, iptablesNat, iptablesFilter, nftFlannel] = await Promise.all([
     dev ? dp.readLink(dev) : Promise.resolve(null),
     dp.readRoutes(),
     dev ? dp.readNeighs(dev).catch(() => []) : Promise.resolve([]),
@@ -83,6 +83,7 @@ async function observeNode(o: LocalOptions, vni: number | null): Promise<NodeObs
     dp.readIpForward(),
     ipt.savedRules('nat').catch(() => null),
     ipt.savedRules('filter').catch(() => null),
+    ipt.nftFlannelTable(),
   ])
   return {
     subnetFile: o.subnetFile,
@@ -98,6 +99,7 @@ async function observeNode(o: LocalOptions, vni: number | null): Promise<NodeObs
     ipForward,
     iptablesNat,
     iptablesFilter,
+    nftFlannel,
     ifaceAddress: ext.ifaceAddress,
     hostAddresses: ext.hostAddresses,
   }

@@ -127,6 +127,59 @@ describe('masquerade rule sets per release', () => {
     assert.match(wrong.message, /^3 of the 7 masquerade rules flanneld v0\.28\.9 installs/)
   })
 
+  test('EnableNFTables: table ip flannel-ipv4 is judged (nft list output of a real nft, fully-random or not)', () => {
+    const NFT = '{"Network":"10.5.0.0/16","EnableNFTables":true,"Backend":{"Type":"vxlan"}}'
+    // `nft list table ip flannel-ipv4` after loading core/masq.ts nftScript into a network namespace (nftables 1.0).
+    const table = [
+      'table ip flannel-ipv4 {',
+      '\tchain postrtg {',
+      '\t\ttype nat hook postrouting priority srcnat; policy accept;',
+      '\t\tmeta mark 0x00004000 return',
+      '\t\tip saddr 10.5.1.0/24 ip daddr 10.5.0.0/16 return',
+      '\t\tip saddr 10.5.0.0/16 ip daddr 10.5.1.0/24 return',
+      '\t\tip saddr != 10.5.1.0/24 ip daddr 10.5.0.0/16 return',
+      '\t\tip saddr 10.5.0.0/16 ip daddr != 224.0.0.0/4 masquerade fully-random',
+      '\t\tip saddr != 10.5.0.0/16 ip daddr 10.5.0.0/16 masquerade fully-random',
+      '\t}',
+      '',
+      '\tchain forward {',
+      '\t\ttype filter hook forward priority filter; policy accept;',
+      '\t\tip saddr 10.5.0.0/16 accept',
+      '\t\tip daddr 10.5.0.0/16 accept',
+      '\t}',
+      '}',
+      '',
+    ].join('\n')
+    const run = (nftFlannel: string | null) =>
+      nodeChecks({...base, iptablesNat: '-P POSTROUTING ACCEPT', nftFlannel}, ctxFor(NFT)).filter((f) =>
+        f.id.startsWith('masq-'),
+      )
+    const ok = run(table)
+    assert.deepEqual(
+      ok.map((f) => [f.id, f.severity]),
+      [['masq-rule-set', 'info']],
+    )
+    assert.match(ok[0]!.message, /complete masquerade set/)
+    assert.deepEqual(
+      run(table.replaceAll(' fully-random', '')).map((f) => f.id),
+      ['masq-rule-set'],
+    )
+    const gone = run('')
+    assert.deepEqual(
+      gone.map((f) => [f.id, f.severity]),
+      [['masq-rules-missing', 'error']],
+    )
+    assert.match(gone[0]!.message, /6 of the 6 .*the table does not exist/)
+    assert.deepEqual(gone[0]!.commands![0]!.argv, ['nft', 'list', 'table', 'ip', 'flannel-ipv4'])
+    const one = run(table.replace('\t\tmeta mark 0x00004000 return\n', ''))
+    assert.match(one.find((f) => f.id === 'masq-rules-missing')!.message, /1 of the 6 .*meta mark 0x4000 return/)
+    // Built for the Network before an expand: stale, and the current set missing.
+    const old = run(table.replaceAll('10.5.0.0/16', '10.5.0.0/17'))
+    assert.deepEqual(old.map((f) => f.id).sort(), ['masq-rules-missing', 'masq-rules-stale'])
+    // nft not readable: said as info, as before.
+    assert.match(run(null).find((f) => f.id === 'masq-rule-set')!.message, /could not read/)
+  })
+
   test('EnableNFTables: an empty iptables nat table is healthy (the rules are in nftables), said as info', () => {
     const NFT = '{"Network":"10.5.0.0/16","EnableNFTables":true,"Backend":{"Type":"vxlan"}}'
     const fs = nodeChecks({...base, iptablesNat: '-P POSTROUTING ACCEPT'}, ctxFor(NFT))

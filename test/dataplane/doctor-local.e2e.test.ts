@@ -2,12 +2,14 @@
 // §5, §6.1, §6.2), then broken one entry at a time. Underlay 198.18.0.0/24, flannel Network 198.19.0.0/16.
 
 import assert from 'node:assert/strict'
-import {execFile} from 'node:child_process'
-import {mkdtemp, readdir, rm, writeFile} from 'node:fs/promises'
+import {execFile, execFileSync} from 'node:child_process'
+import {mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {after, before, beforeEach, describe, test} from 'node:test'
 
+import {parseCidr4} from '../../src/core/ipv4.js'
+import {nftScript} from '../../src/core/masq.js'
 import {cleanEnv, RUN_JS} from '../helpers/cli.js'
 import {canUseNetns, createNetns, type Netns} from '../helpers/netns.js'
 
@@ -34,6 +36,7 @@ function snapshotJson(kvs: Array<[string, string, number]>): string {
 interface Finding {
   id: string
   subjects: string[]
+  message: string
   hint: string
   commands?: Array<{argv: string[]; shell: string}>
 }
@@ -228,6 +231,38 @@ describe('doctor --local in a network namespace', {skip: ok ? false : 'needs roo
       }
     })
   }
+
+  test("EnableNFTables: flanneld's nftables masquerade set is read from the namespace and judged", async () => {
+    const nftSnap = path.join(tmp, 'snap-nft.json')
+    await writeFile(
+      nftSnap,
+      (await readFile(snapshot, 'utf8')).replace(
+        Buffer.from('{"Network":"198.19.0.0/16","Backend":{"Type":"vxlan"}}').toString('base64'),
+        Buffer.from('{"Network":"198.19.0.0/16","EnableNFTables":true,"Backend":{"Type":"vxlan"}}').toString('base64'),
+      ),
+    )
+    await writeFile(subnetFile, ENV.replace('FLANNEL_IPMASQ=false', 'FLANNEL_IPMASQ=true'))
+    const N = parseCidr4('198.19.0.0/16')!
+    const S = parseCidr4('198.19.1.0/24')!
+    execFileSync('ip', ['netns', 'exec', ns.name, 'nft', '-f', '-'], {input: nftScript(N, S, true, true, true)})
+    const ok = await doctorLocal([], () => nftSnap)
+    assert.deepEqual(
+      ok.findings.filter((f) => f.id.startsWith('masq-')).map((f) => f.id),
+      ['masq-rule-set'],
+      JSON.stringify(ok.findings),
+    )
+    assert.equal(ok.code, 0, ok.stderr)
+    ns.exec('nft', 'flush', 'chain', 'ip', 'flannel-ipv4', 'postrtg')
+    const flushed = await doctorLocal([], () => nftSnap)
+    assert.ok(
+      flushed.findings.some((f) => f.id === 'masq-rules-missing'),
+      JSON.stringify(flushed.findings),
+    )
+    assert.equal(flushed.code, 5)
+    ns.exec('nft', 'delete', 'table', 'ip', 'flannel-ipv4')
+    const gone = await doctorLocal([], () => nftSnap)
+    assert.ok(gone.findings.some((f) => f.id === 'masq-rules-missing' && / does not exist/.test(f.message)))
+  })
 
   test('the device reports the wrong local address when the node address is another one', async () => {
     const r = await doctorLocal(['--public-ip', '198.18.0.9'])
