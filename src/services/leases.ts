@@ -115,6 +115,7 @@ export function leaseFilter(o: Pick<ListOptions, 'publicIP' | 'subnet'>): (l: Le
 export async function listLeases(reader: NetworkReader, o: ListOptions): Promise<LeasesResult> {
   const keep = leaseFilter(o)
   const snap = await reader.readNetwork()
+  const revision = snap.revision // (only this is used after the loop: the key/values can go before the TTL sweep)
   const expires = expiryFormatter(o.now)
   // decodeLeases, the filter and leaseToJson one key at a time: each Lease is dropped as soon as its LeaseJson
   // exists, so a 65,535-lease listing holds one object graph per lease, not two (less for the collector to copy).
@@ -161,5 +162,5 @@ export async function listLeases(reader: NetworkReader, o: ListOptions): Promise
       l.expiresAt = ttl === null ? null : expires(ttl)
     }
   }
-  return {revision: snap.revision, source: reader.source, ttlKnown: ttls !== null, leases, malformed, total}
+  return {revision, source: reader.source, ttlKnown: ttls !== null, leases, malformed, total}
 }
