@@ -64,7 +64,11 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
     // A progress line on stderr when the run takes over a second at a terminal (never with --json), erased before
     // the result is printed.
     const progress = startProgress({enabled: process.stderr.isTTY === true && !this.jsonEnabled()})
-    const result = await runDoctor(this.own(openSource(sourceOptions(f, process.env, (m) => this.note(m)))), {
+    const note = (m: string) => {
+      progress.clear()
+      this.note(m)
+    }
+    const result = await runDoctor(this.own(openSource(sourceOptions(f, process.env, note))), {
       onProgress: (what) => progress.update(what),
       failOn: f['fail-on'],
       only: list(f.only),

@@ -10,6 +10,8 @@ import {truncate} from './width.js'
 export interface Progress {
   /** What is being done now (our own text, never data from etcd). */
   update(text: string): void
+  /** Erases the line for a moment (a note is about to be printed on stderr); the next tick paints it again. */
+  clear(): void
   /** Stops and erases the line, if it was shown. */
   end(): void
 }
@@ -22,7 +24,7 @@ export function startProgress(o: {
   delayMs?: number
   now?: () => number
 }): Progress {
-  if (!o.enabled) return {update: () => {}, end: () => {}}
+  if (!o.enabled) return {update: () => {}, clear: () => {}, end: () => {}}
   const stream = o.stream ?? process.stderr
   const now = o.now ?? Date.now
   const started = now()
@@ -49,6 +51,9 @@ export function startProgress(o: {
       text = t
       // Between ticks (or when a long synchronous step follows), paint now, at most ten times a second.
       if (now() - started >= delay && now() - lastPaint >= 100) paint()
+    },
+    clear() {
+      if (shown) stream.write('\r\u001b[K')
     },
     end() {
       clearTimeout(timer)

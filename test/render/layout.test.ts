@@ -86,10 +86,17 @@ describe('startProgress', () => {
     assert.equal(writes.length, 1)
     // eslint-disable-next-line no-control-regex
     assert.match(writes[0]!, /^\r[|/\\-] reading TTLs: 2\/…\u001b\[K$/)
+    // clear(): erased for a note; the next update paints it again
+    p.clear()
+    assert.equal(writes.at(-1), '\r\u001b[K')
+    t = 2000
+    p.update('checking')
+    assert.match(writes.at(-1)!, /checking/)
     p.end()
     assert.equal(writes.at(-1), '\r\u001b[K')
+    const n = writes.length
     await new Promise((r) => setTimeout(r, 80))
-    assert.equal(writes.length, 2, 'no paint after end()')
+    assert.equal(writes.length, n, 'no paint after end()')
   })
 
   test('disabled (a pipe, --json): never writes', async () => {

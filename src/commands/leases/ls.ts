@@ -67,7 +67,11 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
       )
     const subnet = this.args.subnet ?? f.subnet
     const marginSeconds = parseDuration(f['renew-margin'], '--renew-margin') / 1000
-    const result = await listLeases(this.own(openSource(sourceOptions(f, process.env, (m) => this.note(m)))), {
+    const note = (m: string) => {
+      progress.clear()
+      this.note(m)
+    }
+    const result = await listLeases(this.own(openSource(sourceOptions(f, process.env, note))), {
       withTtl: f.ttl,
       publicIP: f['public-ip'],
       subnet,
