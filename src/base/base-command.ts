@@ -14,7 +14,7 @@ import {wasDeclined} from '../prompts/confirm.js'
 import {escapeJsonForTerminal, escapeOutput, escapeTerminal} from '../render/escape.js'
 import {writeJson, writeOut} from '../render/output.js'
 import {colorEnabled, theme} from '../render/theme.js'
-import {outputWidth} from '../render/width.js'
+import {outputWidth} from '../render/terminal.js'
 import {CONNECTION_ENV, type ConnectionFlags, resolveSetting} from './connection.js'
 
 /**

@@ -156,3 +156,7 @@ export function leaseJsonText(l: LeaseJson, indent: string): string {
     '}'
   )
 }
+
+/** leases ls --sort: here, beside the JSON renderer, so that the command's flags do not load the table renderer. */
+export const LEASE_SORTS = ['subnet', 'public-ip', 'ttl', 'expires'] as const
+export type LeaseSort = (typeof LEASE_SORTS)[number]

@@ -7,8 +7,7 @@ import type {LeaseJson, LeasesResult} from '../services/leases.js'
 import {escapeTerminal as esc} from './escape.js'
 import {renderTable} from './table.js'
 
-export const LEASE_SORTS = ['subnet', 'public-ip', 'ttl', 'expires'] as const
-export type LeaseSort = (typeof LEASE_SORTS)[number]
+import type {LeaseSort} from './leases-json.js'
 
 export interface LeaseTableOptions {
   wide: boolean

@@ -5,7 +5,13 @@
  * caller runs before it prints results. Timers are unref'd: they never keep the process alive.
  */
 
-import {truncate} from './width.js'
+/**
+ * `line` cut to `max` columns. Progress texts are our own ASCII (never data from etcd), so a cut by characters is a
+ * cut by columns; width.ts (and string-width's module) is not loaded for it.
+ */
+function cut(line: string, max: number): string {
+  return line.length <= max ? line : `${line.slice(0, max - 1)}…`
+}
 
 export interface Progress {
   /** What is being done now (our own text, never data from etcd). */
@@ -38,7 +44,7 @@ export function startProgress(o: {
     lastPaint = now()
     shown = true
     const line = `${SPINNER[frame++ % SPINNER.length]} ${text}`
-    stream.write(`\r${truncate(line, Math.max(10, (stream.columns ?? 80) - 1))}\u001b[K`)
+    stream.write(`\r${cut(line, Math.max(10, (stream.columns ?? 80) - 1))}\u001b[K`)
   }
   const timer = setTimeout(() => {
     paint()

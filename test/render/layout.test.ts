@@ -3,7 +3,8 @@ import {describe, test} from 'node:test'
 
 import {columnWidths, layoutRows, paragraph} from '../../src/render/layout.js'
 import {startProgress} from '../../src/render/progress.js'
-import {displayWidth, outputWidth, wrapText} from '../../src/render/width.js'
+import {outputWidth} from '../../src/render/terminal.js'
+import {displayWidth, wrapText} from '../../src/render/width.js'
 
 // eslint-disable-next-line no-control-regex
 const plain = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, '')

@@ -8,8 +8,7 @@ import {parseDuration} from '../../core/duration.js'
 import {UsageError} from '../../core/errors.js'
 import {renderElementsWith} from '../../render/json.js'
 import {startProgress} from '../../render/progress.js'
-import {LEASE_SORTS, renderLeases, renderMalformed, renderSummary} from '../../render/leases.js'
-import {leaseJsonText} from '../../render/leases-json.js'
+import {LEASE_SORTS, leaseJsonText} from '../../render/leases-json.js'
 import {type LeasesResult, listLeases} from '../../services/leases.js'
 
 export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
@@ -80,10 +79,12 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
     }).finally(() => progress.end())
     // --json: each of (up to 65,535) leases written by its own renderer, byte for byte what JSON.stringify writes.
     renderElementsWith(result.leases, leaseJsonText)
-    const warn = renderMalformed(result)
-    if (warn && !this.jsonEnabled()) this.note(warn)
-    // Rendering 65,535 rows costs real time: only when the table is shown.
+    // Rendering 65,535 rows costs real time: only when the table is shown. The table renderer (and string-width's
+    // ~20 ms module) is loaded only then too.
     if (!this.jsonEnabled()) {
+      const {renderLeases, renderMalformed, renderSummary} = await import('../../render/leases.js')
+      const warn = renderMalformed(result)
+      if (warn) this.note(warn)
       this.log(
         renderLeases(
           result,
