@@ -84,42 +84,32 @@ export interface LeaseWatchSummary {
   revision: string
 }
 
-/** The decoded fields of a key and its value (null: a deletion whose value is unknown). */
-function decoded(
-  key: string,
-  kv: RawKV | null,
-): Pick<
+type Decoded = Pick<
   LeaseEventJson,
   'subnet' | 'ipv6Subnet' | 'publicIP' | 'publicIPv6' | 'backendType' | 'vtepMAC' | 'malformed'
-> & {lease: ReturnType<typeof decodeLeases>['leases'][number] | null} {
-  if (kv === null) {
-    const sk = parseSubnetKey(key)
-    return {
-      subnet: sk ? formatCidr4(sk.subnet) : null,
-      ipv6Subnet: sk?.ipv6Subnet ? formatCidr6(sk.ipv6Subnet) : null,
-      publicIP: null,
-      publicIPv6: null,
-      backendType: null,
-      vtepMAC: null,
-      malformed: sk ? null : `failed to parse subnet key ${key}`,
-      lease: null,
-    }
+> & {lease: ReturnType<typeof decodeLeases>['leases'][number] | null}
+
+/** What the key alone tells (its value unknown or undecodable): the subnets, and `malformed` as `why` says. */
+function keyOnly(key: string, why: (sk: ReturnType<typeof parseSubnetKey>) => string | null): Decoded {
+  const sk = parseSubnetKey(key)
+  return {
+    subnet: sk ? formatCidr4(sk.subnet) : null,
+    ipv6Subnet: sk?.ipv6Subnet ? formatCidr6(sk.ipv6Subnet) : null,
+    publicIP: null,
+    publicIPv6: null,
+    backendType: null,
+    vtepMAC: null,
+    malformed: why(sk),
+    lease: null,
   }
+}
+
+/** The decoded fields of a key and its value (null: a deletion whose value is unknown). */
+function decoded(key: string, kv: RawKV | null): Decoded {
+  if (kv === null) return keyOnly(key, (sk) => (sk ? null : `failed to parse subnet key ${key}`))
   const d = decodeLeases([kv])
   const l = d.leases[0]
-  if (!l) {
-    const sk = parseSubnetKey(key)
-    return {
-      subnet: sk ? formatCidr4(sk.subnet) : null,
-      ipv6Subnet: sk?.ipv6Subnet ? formatCidr6(sk.ipv6Subnet) : null,
-      publicIP: null,
-      publicIPv6: null,
-      backendType: null,
-      vtepMAC: null,
-      malformed: d.malformed[0]?.error ?? 'malformed',
-      lease: null,
-    }
-  }
+  if (!l) return keyOnly(key, () => d.malformed[0]?.error ?? 'malformed')
   return {
     subnet: formatCidr4(l.subnet),
     ipv6Subnet: l.ipv6Subnet ? formatCidr6(l.ipv6Subnet) : null,
