@@ -678,6 +678,9 @@ export class EtcdV2Store implements FlannelStore {
   private transportFailure(last: TransportError | undefined, timeoutMs: number): FlannelctlError {
     const msg = last?.message ?? `no answer within ${timeoutMs} ms`
     if (last?.tls && TLS_FAILURE.test(msg)) return tlsFailed(this.where, this.opts, msg)
+    // A reset before the handshake completed: a plain-http etcd answers a ClientHello with bytes or with a reset.
+    if (last?.tls && !last.connected && /ECONNRESET|socket hang up/i.test(msg))
+      return tlsFailed(this.where, this.opts, `${msg} during the TLS handshake`)
     return unreachable(this.where, msg, 'v2')
   }
 

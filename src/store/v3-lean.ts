@@ -391,8 +391,8 @@ export class LeanV3Client {
       const port = Number(url.port || 443)
       // Our own TLS socket: Node's http2.connect would pass an IP address as the SNI servername (DEP0123). Without
       // a servername, an IP endpoint is checked against the certificate's IP SANs.
-      options.createConnection = () =>
-        tls.connect({
+      options.createConnection = () => {
+        const socket = tls.connect({
           host,
           port,
           ca: this.opts.ca,
@@ -401,6 +401,17 @@ export class LeanV3Client {
           ALPNProtocols: ['h2'],
           ...(net.isIP(host) ? {} : {servername: host}),
         })
+        // A reset after connecting and before the handshake completed (a plain-http etcd answers a ClientHello with
+        // bytes or with a reset, as it happens) is a refused handshake, not a lost connection: say so in the error
+        // every stream gets (failures.ts reads it). Refused connections stay unreachable. Registered before http2's
+        // own listener, so it runs first.
+        let secure = false
+        socket.once('secureConnect', () => (secure = true))
+        socket.once('error', (error: NodeJS.ErrnoException) => {
+          if (!secure && error.code === 'ECONNRESET') error.message += ' during the TLS handshake'
+        })
+        return socket
+      }
     }
     const s = http2.connect(endpoint, options)
     // The deadline timers keep the process alive while calls are pending; an idle connection does not.

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict'
 import http from 'node:http'
-import type {AddressInfo} from 'node:net'
+import net, {type AddressInfo} from 'node:net'
 import {after, before, describe, test} from 'node:test'
 
 import {UnavailableError, UsageError} from '../../src/core/errors.js'
@@ -83,6 +83,23 @@ describe('etcd errors through the CLI', {concurrency: true}, () => {
       assert.equal(r.code, 69, show(r))
       assert.match(r.stderr, new RegExp(`^Error: TLS was refused by etcd at ${https}`), api)
       assert.match(r.stderr, /Hint: if etcd listens without TLS, use an http:\/\/ endpoint/)
+    }
+  })
+
+  test('https:// to a port that resets the connection during the handshake → exit 69 saying TLS was refused (v3 and v2)', async () => {
+    // A plain-http etcd sometimes answers a ClientHello with a reset instead of bytes (the other half of the test
+    // above, which it made flaky): the handshake never completed, so TLS was refused, whatever the socket error says.
+    const resetter = net.createServer((socket) => socket.once('data', () => socket.resetAndDestroy()))
+    await new Promise<void>((resolve) => resetter.listen(0, '127.0.0.1', resolve))
+    const https = `https://127.0.0.1:${(resetter.address() as AddressInfo).port}`
+    try {
+      for (const api of ['v3', 'v2']) {
+        const r = await runCli(['network', 'show', '--endpoints', https, '--etcd-api', api, '--dial-timeout', '3s'])
+        assert.equal(r.code, 69, show(r))
+        assert.match(r.stderr, new RegExp(`^Error: TLS was refused by etcd at ${https}`), `${api}: ${r.stderr}`)
+      }
+    } finally {
+      resetter.close()
     }
   })
 
