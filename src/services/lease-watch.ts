@@ -13,7 +13,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {NotFoundError, UsageError} from '../core/errors.js'
 import {formatCidr4} from '../core/ipv4.js'
-import {formatCidr6, formatIP6Flannel} from '../core/ipv6.js'
+import {formatCidr6} from '../core/ipv6.js'
 import {
   applyChange,
   classifyChange,
@@ -23,10 +23,9 @@ import {
   type SubnetChange,
 } from '../core/lease-events.js'
 import {decodeLeases, type RawKV} from '../core/leases.js'
-import {formatIPv4} from '../core/ipv4.js'
 import {parseSubnetKey} from '../core/subnet-key.js'
 import type {LeaseWatchSource, WatchHandle} from '../store/port.js'
-import {isoSeconds, leaseFilter} from './leases.js'
+import {isoSeconds, leaseFilter, leaseToJson} from './leases.js'
 
 /** One line of `leases watch --json` (JSON lines; the README documents every field). */
 export interface LeaseEventJson {
@@ -110,13 +109,15 @@ function decoded(key: string, kv: RawKV | null): Decoded {
   const d = decodeLeases([kv])
   const l = d.leases[0]
   if (!l) return keyOnly(key, () => d.malformed[0]?.error ?? 'malformed')
+  // The fields as leases ls shows them (one formatting of subnets and addresses).
+  const j = leaseToJson(l, null, 0)
   return {
-    subnet: formatCidr4(l.subnet),
-    ipv6Subnet: l.ipv6Subnet ? formatCidr6(l.ipv6Subnet) : null,
-    publicIP: formatIPv4(l.attrs.publicIP),
-    publicIPv6: l.attrs.publicIPv6 === null ? null : formatIP6Flannel(l.attrs.publicIPv6),
-    backendType: l.attrs.backendType,
-    vtepMAC: l.vxlan?.vtepMAC ?? null,
+    subnet: j.subnet,
+    ipv6Subnet: j.ipv6Subnet,
+    publicIP: j.publicIP,
+    publicIPv6: j.publicIPv6,
+    backendType: j.backendType,
+    vtepMAC: j.vtepMAC,
     malformed: null,
     lease: l,
   }

@@ -68,6 +68,31 @@ class TransportError extends Error {
   }
 }
 
+/**
+ * The dial deadline of one v2 request: `onTimeout` runs when no connection (for https, no completed TLS handshake) is
+ * made within `ms`. `connected()` (also called when an answer arrives) stops it; `isConnected()` says whether one was
+ * made, i.e. whether the request may have reached etcd.
+ */
+function dialDeadline(
+  req: http.ClientRequest,
+  tls: boolean,
+  ms: number,
+  onTimeout: () => void,
+): {connected(): void; isConnected(): boolean; cancel(): void} {
+  let timer: NodeJS.Timeout | undefined = setTimeout(onTimeout, ms)
+  let made = false
+  const connected = () => {
+    clearTimeout(timer)
+    timer = undefined
+    made = true
+  }
+  req.on('socket', (socket) => {
+    if (!socket.connecting && !(socket as {pending?: boolean}).pending) connected()
+    else socket.once(tls ? 'secureConnect' : 'connect', connected)
+  })
+  return {connected, isConnected: () => made, cancel: () => clearTimeout(timer)}
+}
+
 /** What a v2 key holds now, for conflict messages. */
 function describeNow(kv: RawKV | null): string {
   if (!kv) return 'it no longer exists'
@@ -384,15 +409,14 @@ export class EtcdV2Store implements FlannelStore {
         if (settled) return
         settled = true
         clearTimeout(idle)
-        clearTimeout(dial)
+        dial.cancel()
         fn()
       }
       const fail = (message: string) =>
         finish(() => {
           req.destroy()
-          reject(new TransportError(message, endpoint, tls, dial === undefined))
+          reject(new TransportError(message, endpoint, tls, dial.isConnected()))
         })
-      setAbort(() => finish(() => req.destroy()))
       const idle = setTimeout(() => {
         if (bodyStarted) return fail(`no complete answer within ${POLL_MS} ms`)
         finish(() => {
@@ -400,23 +424,15 @@ export class EtcdV2Store implements FlannelStore {
           resolve({kind: 'idle', startIndex})
         })
       }, POLL_MS)
-      let dial: NodeJS.Timeout | undefined = setTimeout(
-        () => fail(`no connection within ${this.opts.dialTimeoutMs} ms`),
-        this.opts.dialTimeoutMs,
+      const dial = dialDeadline(req, tls, this.opts.dialTimeoutMs, () =>
+        fail(`no connection within ${this.opts.dialTimeoutMs} ms`),
       )
-      const connected = () => {
-        clearTimeout(dial)
-        dial = undefined
-      }
-      req.on('socket', (socket) => {
-        if (!socket.connecting && !(socket as {pending?: boolean}).pending) connected()
-        else socket.once(tls ? 'secureConnect' : 'connect', connected)
-      })
+      setAbort(() => finish(() => req.destroy()))
       req.on('error', (error: NodeJS.ErrnoException) =>
         fail(error.code ? `${error.code}: ${error.message}` : error.message),
       )
       req.on('response', (res) => {
-        connected()
+        dial.connected()
         if (res.statusCode === 200) onAnswer()
         const h = res.headers['x-etcd-index']
         if (typeof h === 'string' && /^\d+$/.test(h)) startIndex = BigInt(h)
@@ -640,27 +656,19 @@ export class EtcdV2Store implements FlannelStore {
         if (settled) return
         settled = true
         clearTimeout(overall)
-        clearTimeout(dial)
+        dial.cancel()
         req.destroy()
-        reject(new TransportError(message, endpoint, tls, dial === undefined))
+        reject(new TransportError(message, endpoint, tls, dial.isConnected()))
       }
       const overall = setTimeout(() => fail(`no answer within ${timeoutMs} ms`), timeoutMs)
-      let dial: NodeJS.Timeout | undefined = setTimeout(() => fail(`no connection within ${dialMs} ms`), dialMs)
-      const connected = () => {
-        clearTimeout(dial)
-        dial = undefined
-      }
-      req.on('socket', (socket) => {
-        if (!socket.connecting && !(socket as {pending?: boolean}).pending) connected()
-        else socket.once(tls ? 'secureConnect' : 'connect', connected)
-      })
+      const dial = dialDeadline(req, tls, dialMs, () => fail(`no connection within ${dialMs} ms`))
       req.on('error', (error: NodeJS.ErrnoException) => {
         // OpenSSL's text ("800C...:error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate:../deps/...") → its reason.
         const msg = /SSL routines:[^:]*:([^:]+):/.exec(error.message)?.[1] ?? error.message
         fail(error.code && !msg.includes(error.code) ? `${error.code}: ${msg}` : msg)
       })
       req.on('response', (res) => {
-        connected()
+        dial.connected()
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
         res.on('error', (error) => fail(error.message))
