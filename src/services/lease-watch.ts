@@ -200,7 +200,14 @@ async function retrying<T>(
   return null
 }
 
-export async function watchLeases(source: LeaseWatchSource, o: LeaseWatchOptions): Promise<LeaseWatchSummary> {
+/**
+ * The watch. `open` connects to etcd only after the options are checked, so a usage error exits 2 whether or not etcd
+ * answers (as every command's input checks run before their first etcd call).
+ */
+export async function watchLeases(
+  open: () => Promise<LeaseWatchSource>,
+  o: LeaseWatchOptions,
+): Promise<LeaseWatchSummary> {
   const keep = leaseFilter(o)
   const filtered = o.publicIP !== undefined || o.subnet !== undefined
   let from: bigint | null = null
@@ -212,6 +219,7 @@ export async function watchLeases(source: LeaseWatchSource, o: LeaseWatchOptions
   if (o.maxEvents !== undefined && (!Number.isInteger(o.maxEvents) || o.maxEvents < 1))
     throw new UsageError(`invalid --max-events "${o.maxEvents}": a whole number >= 1`, 'INVALID_FLAGS')
 
+  const source = await open()
   const snap = await source.readNetwork()
   const state = new Map<string, RawKV>(snap.subnets.map((kv) => [kv.key, kv]))
   let revision = from === null ? BigInt(snap.revision) : from

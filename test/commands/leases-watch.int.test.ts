@@ -310,6 +310,23 @@ describe('leases watch (v3)', () => {
     assert.match(bad.stderr, /invalid --rev "x1"/)
   })
 
+  test('usage errors exit 2 before etcd is reached (an unreachable etcd does not turn them into 69)', async () => {
+    const down = ['--endpoints', 'http://127.0.0.1:1', '--dial-timeout', '1s']
+    const cases: Array<[string[], RegExp]> = [
+      [['--rev', 'abc'], /invalid --rev "abc"/],
+      [['--rev', '0'], /invalid --rev "0"/],
+      [['10.0.0.0/33'], /10\.0\.0\.0\/33/],
+      [['--public-ip', '1.2.3'], /invalid --public-ip "1\.2\.3"/],
+      [['--timeout', '0s'], /--timeout/],
+    ]
+    for (const [args, message] of cases) {
+      const r = await runCli(['leases', 'watch', ...args, ...down])
+      assert.equal(r.code, 2, `${args.join(' ')}: ${show(r)}`)
+      assert.match(r.stderr, message, args.join(' '))
+      assert.equal(r.stdout, '')
+    }
+  })
+
   test('an etcd restart mid-watch: resumed after the last revision seen, nothing lost, nothing twice', async () => {
     const P = '/w5'
     const S = `${P}/subnets`

@@ -93,7 +93,7 @@ async function watchEvents(): Promise<LeaseEventJson[]> {
     close: () => {},
   }
   const events: LeaseEventJson[] = []
-  await watchLeases(source, {
+  await watchLeases(async () => source, {
     list: true,
     maxEvents: script.length,
     signal: new AbortController().signal,

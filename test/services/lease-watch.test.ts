@@ -67,7 +67,7 @@ async function run(
   const events: LeaseEventJson[] = []
   const notes: string[] = []
   let started = 0
-  const summary = await watchLeases(src, {
+  const summary = await watchLeases(async () => src, {
     list: false,
     signal: o.signal ?? new AbortController().signal,
     now: () => 0,
@@ -136,7 +136,7 @@ describe('leases watch service', () => {
       lostAtCreate: true,
       compacted: '2001',
     })
-    const err = await watchLeases(src, {
+    const err = await watchLeases(async () => src, {
       list: false,
       fromRevision: '5',
       signal: new AbortController().signal,

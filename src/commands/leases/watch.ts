@@ -5,6 +5,7 @@ import {resolveConnection} from '../../base/connection.js'
 import {connectionFlags, etcdApiFlag} from '../../base/flags.js'
 import {parseDuration} from '../../core/duration.js'
 import {ExitCode, FlannelctlError, UsageError} from '../../core/errors.js'
+import {keyLayout} from '../../core/keys.js'
 import {escapeJsonForTerminal} from '../../render/escape.js'
 import {renderWatchEvent, renderWatchHeader} from '../../render/lease-events.js'
 import {onOutputClosed, writeOut} from '../../render/output.js'
@@ -57,6 +58,11 @@ export default class LeasesWatch extends BaseCommand<typeof LeasesWatch> {
         'INVALID_FLAGS',
       )
     const timeoutMs = f.timeout === undefined ? undefined : parseDuration(f.timeout, '--timeout')
+    if (timeoutMs === 0)
+      throw new UsageError(
+        `invalid --timeout "${f.timeout}": it must be longer than 0 (leave it out to watch until Ctrl-C)`,
+        'INVALID_DURATION',
+      )
     const connection = resolveConnection(f, process.env)
     const stop = new AbortController()
     let timedOut = false
@@ -75,8 +81,7 @@ export default class LeasesWatch extends BaseCommand<typeof LeasesWatch> {
     const tty = process.stdout.isTTY === true
     const color = this.color
     try {
-      const source = this.own(await openLeaseWatch(f['etcd-api'], connection, (m) => this.note(m)))
-      const prefix = source.layout.subnets
+      const prefix = keyLayout(connection.prefix).subnets
       // Each event is written as it comes (stdout is not buffered by us: a pipe gets every line at once).
       const onEvent = (e: LeaseEventJson) => {
         if (json) {
@@ -84,7 +89,8 @@ export default class LeasesWatch extends BaseCommand<typeof LeasesWatch> {
           writeOut((tty ? escapeJsonForTerminal(line) : line) + '\n')
         } else writeOut(renderWatchEvent(e, prefix, color) + '\n')
       }
-      const summary = await watchLeases(source, {
+      const open = async () => this.own(await openLeaseWatch(f['etcd-api'], connection, (m) => this.note(m)))
+      const summary = await watchLeases(open, {
         fromRevision: f.rev,
         list: f.list,
         publicIP: f['public-ip'],
