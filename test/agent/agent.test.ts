@@ -193,6 +193,7 @@ describe('subnet cache', () => {
     h.store.compact()
     await h.settle()
     assert.match(h.logs.text(), /the watch was cancelled \(.*compacted\); listing again/)
+    assert.match(h.logs.text(), /the config watch was cancelled \(.*compacted\); reading the config again/)
     assert.equal(lists(), before + 2, 'the subnets and the config are read again')
     assert.equal(h.store.watching, 2, 'one subnets watch and one config watch')
     h.store.put(key('198.19.5.0-24'), vxlanValue('198.18.0.5', '02:00:00:00:00:05'), '7')
