@@ -15,7 +15,12 @@ export interface LeaseTableOptions {
   sort: LeaseSort
   /** Whether --subnet/--public-ip/SUBNET narrowed the listing (for the empty message). */
   filtered: boolean
+  /** The etcd keyspace read (null for a snapshot): v2 counts in etcd index and modifiedIndex, not revisions. */
+  keyspace: 'v2' | 'v3' | null
 }
+
+/** What the listing's revision is called: etcd's v2 API has an index (X-Etcd-Index), not revisions. */
+const revisionWord = (keyspace: 'v2' | 'v3' | null) => (keyspace === 'v2' ? 'etcd index' : 'revision')
 
 function ipNumber(ip: string): number {
   const p = ip.split('.')
@@ -36,7 +41,7 @@ function sorted(leases: LeaseJson[], by: LeaseSort): LeaseJson[] {
 
 export function renderLeases(r: LeasesResult, o: LeaseTableOptions, c: ChalkInstance): string {
   const head = ['SUBNET', 'PUBLIC-IP', 'BACKEND', 'VTEP-MAC', 'TTL', 'EXPIRES']
-  if (o.wide) head.push('VNI', 'IPV6-SUBNET', 'PUBLIC-IPV6', 'KEY', 'MOD-REV')
+  if (o.wide) head.push('VNI', 'IPV6-SUBNET', 'PUBLIC-IPV6', 'KEY', o.keyspace === 'v2' ? 'MOD-INDEX' : 'MOD-REV')
   const rows = sorted(r.leases, o.sort).map((l) => {
     const ttl = l.reserved
       ? c.cyan('reserved')
@@ -56,15 +61,19 @@ export function renderLeases(r: LeasesResult, o: LeaseTableOptions, c: ChalkInst
   })
   if (rows.length === 0) {
     return o.filtered && r.total > 0
-      ? `No leases match (${r.total} lease(s) under the subnets prefix at revision ${r.revision}).`
-      : `No leases under the subnets prefix (revision ${r.revision}).`
+      ? `No leases match (${r.total} lease(s) under the subnets prefix at ${revisionWord(o.keyspace)} ${r.revision}).`
+      : `No leases under the subnets prefix (${revisionWord(o.keyspace)} ${r.revision}).`
   }
   const table = renderTable(head, rows, o.wide ? {} : {maxCell: 32})
   return o.headers ? table : table.slice(table.indexOf('\n') + 1)
 }
 
 /** One line for humans: how many, how many reserved, how many expire within the renew margin, how many malformed. */
-export function renderSummary(r: LeasesResult, renewMarginSeconds: number): string {
+export function renderSummary(
+  r: LeasesResult,
+  renewMarginSeconds: number,
+  keyspace: LeaseTableOptions['keyspace'],
+): string {
   const reserved = r.leases.filter((l) => l.reserved).length
   const parts = [`${r.leases.length} lease(s)`, `${reserved} reserved`]
   if (r.ttlKnown) {
@@ -72,7 +81,7 @@ export function renderSummary(r: LeasesResult, renewMarginSeconds: number): stri
     parts.push(`${soon.length} expiring within the ${formatTtl(renewMarginSeconds)} renew margin`)
   }
   parts.push(`${r.malformed.length} malformed`)
-  return `${parts.join(', ')} (revision ${r.revision})`
+  return `${parts.join(', ')} (${revisionWord(keyspace)} ${r.revision})`
 }
 
 /** The stderr warning for keys flanneld ignores. */

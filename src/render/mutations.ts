@@ -142,7 +142,9 @@ function reserveText(r: ReserveResult, c: ChalkInstance): string {
         `reserved ${r.subnet} (${r.publicIP}): ${esc(r.key)} has no ${r.keyspace === 'v2' ? 'TTL' : 'etcd lease'} now (${r.keyspace === 'v2' ? 'modifiedIndex' : 'revision'} ${r.revision}${r.watchedMs === null ? '' : `; still reserved after ${r.watchedMs / 1000}s`})`,
       )
     case 'created':
-      return c.green(`created reservation ${esc(r.key)} = ${esc(r.value)} (revision ${r.revision})`)
+      return c.green(
+        `created reservation ${esc(r.key)} = ${esc(r.value)} (${r.keyspace === 'v2' ? 'modifiedIndex' : 'revision'} ${r.revision})`,
+      )
   }
 }
 

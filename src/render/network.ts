@@ -86,7 +86,7 @@ export function renderValidate(r: ValidateResult, c: ChalkInstance): string {
 
 export function renderInit(r: InitResult, c: ChalkInstance, width: number | null = null): string {
   const head = r.applied
-    ? c.green(`created ${esc(r.key)} at revision ${r.revision}`)
+    ? c.green(`created ${esc(r.key)} at ${r.keyspace === 'v2' ? 'modifiedIndex' : 'revision'} ${r.revision}`)
     : r.dryRun
       ? `dry run: would create ${esc(r.key)} with`
       : `not applied: nothing written to ${esc(r.key)}; the config would have been`

@@ -166,6 +166,9 @@ describe('leases reserve / unreserve / release on v2', () => {
       await runCli(['leases', 'ls', '--json', '--etcd-api', 'v2', ...ep]),
     )
     assert.equal(ls.leases.find((l) => l.subnet === '10.5.12.0/24')?.reserved, true)
+    // For humans, v2 counts in modifiedIndex, not revisions.
+    const wide = await runCli(['leases', 'ls', '-o', 'wide', '--etcd-api', 'v2', ...ep])
+    assert.match(wide.stdout.split('\n')[0]!, / MOD-INDEX$/, show(wide))
     // Reserving a reservation changes nothing.
     const again = await runCli(['leases', 'reserve', '10.5.12.0/24', '--yes', '--etcd-api', 'v2', ...ep])
     assert.match(again.stdout, /is already reserved: nothing to do/)

@@ -70,7 +70,8 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
       progress.clear()
       this.note(m)
     }
-    const result = await listLeases(this.own(openSource(sourceOptions(f, process.env, note))), {
+    const reader = this.own(openSource(sourceOptions(f, process.env, note)))
+    const result = await listLeases(reader, {
       withTtl: f.ttl,
       publicIP: f['public-ip'],
       subnet,
@@ -93,13 +94,15 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
             headers: !f['no-headers'],
             sort: f.sort,
             filtered: subnet !== undefined || f['public-ip'] !== undefined,
+            keyspace: reader.api ?? null,
           },
           this.color,
         ),
       )
       // The summary is for humans: on stderr, and only when stderr is a terminal (like the progress line), so a script
       // or a pipe never sees it.
-      if (result.leases.length > 0 && process.stderr.isTTY) this.note(renderSummary(result, marginSeconds))
+      if (result.leases.length > 0 && process.stderr.isTTY)
+        this.note(renderSummary(result, marginSeconds, reader.api ?? null))
     }
     return result
   }
