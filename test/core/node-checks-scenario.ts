@@ -141,6 +141,20 @@ function isDirectlyConnectedScan(routes: readonly RouteEntry[], addr: number): b
 }
 
 /** The peer findings (PEER_CHECK_IDS) of the scenario's node, computed by scanning; `own` is lease 1's subnet. */
+/**
+ * nodeChecks' peer findings in the reference's terms: the reference writes its hints as text, the checks build theirs
+ * as argv (`commands`, the same text for plain names), so each command must appear in its hint and is then left out.
+ */
+export function comparablePeerFindings(found: readonly Finding[]): Finding[] {
+  return found
+    .filter((f) => PEER_CHECK_IDS.has(f.id))
+    .map(({commands, ...f}) => {
+      for (const c of commands ?? [])
+        if (!f.hint?.includes(c.shell)) throw new Error(`${f.id}: command ${c.shell} is not in its hint ${f.hint}`)
+      return f
+    })
+}
+
 export function referencePeerFindings(obs: NodeObservation, ctx: ClusterContext): Finding[] {
   const out: Finding[] = []
   const eff = ctx.effective!
