@@ -277,3 +277,61 @@ describe('decodeLeases: the fast paths give the leases and malformed keys the sl
     )
   })
 })
+
+describe("decodeLease: flanneld's exact vxlan bytes (one regular expression, then the pieces in place)", () => {
+  test('edge addresses, VNIs and MACs of that shape decode as the slow paths decode them', () => {
+    const ips = [
+      '0.0.0.0',
+      '255.255.255.255',
+      '1.2.3.4',
+      '256.1.1.1',
+      '1.2.3',
+      '01.2.3.4',
+      '1.2.3.4.5',
+      '1..2.3',
+      '...',
+    ]
+    const vnis = ['0', '1', '4096', '4294967295', '4294967296', '9999999999', '01', '12345678901']
+    const macs = ['c6:d2:32:6f:8f:44', '00:00:00:00:00:00', 'ff:ff:ff:ff:ff:ff', 'C6:D2:32:6F:8F:44', 'c6:d2:32:6f:8f']
+    const kvs: RawKV[] = []
+    let i = 0
+    for (const ip of ips)
+      for (const v of vnis)
+        for (const m of macs)
+          for (const v6 of [',"PublicIPv6":null', '']) {
+            const value = `{"PublicIP":"${ip}"${v6},"BackendType":"vxlan","BackendData":{"VNI":${v},"VtepMAC":"${m}"}}`
+            kvs.push({
+              key: `/coreos.com/network/subnets/10.${i >> 8}.${i & 255}.0-24`,
+              value,
+              createRevision: String(i + 2),
+              modRevision: String(i + 3),
+              version: '1',
+              lease: i % 5 === 0 ? '0' : String(7_587_869_207_405_510_000n + BigInt(i)),
+            })
+            i++
+          }
+    // and the generated values of that shape (random contents, before any mutation)
+    for (let k = 0; k < 20_000; k++) {
+      const value = `{"PublicIP":"${ip4()}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":${vni()},"VtepMAC":"${mac()}"}}`
+      kvs.push({
+        key: `/coreos.com/network/subnets/${ip4()}-24`,
+        value,
+        createRevision: '2',
+        modRevision: '3',
+        version: '1',
+        lease: String(k),
+      })
+    }
+    const fast = decodeLeases(kvs)
+    const slow = decodeLeasesSlow(kvs)
+    assert.ok(
+      fast.leases.length > 5_000 && fast.malformed.length > 100,
+      `${fast.leases.length} leases, ${fast.malformed.length} malformed`,
+    )
+    assert.deepStrictEqual(fast.leases, slow.leases)
+    assert.deepStrictEqual(
+      [...fast.malformed].sort((a, b) => (a.key < b.key ? -1 : 1)),
+      [...slow.malformed].sort((a, b) => (a.key < b.key ? -1 : 1)),
+    )
+  })
+})
