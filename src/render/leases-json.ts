@@ -101,8 +101,137 @@ function backendData(v: unknown, indent: string): string {
   return value(v, indent)
 }
 
+/**
+ * The constant text between a lease's values at one indentation, adjacent constants joined (each fragment closes
+ * the value before it and opens the next), so the usual lease is ~25 concatenations instead of ~60.
+ */
+interface Fragments {
+  readonly open: string
+  readonly ipv6Null: string
+  readonly ipv6: string
+  readonly publicIP: string
+  readonly publicIPv6Null: string
+  readonly publicIPv6: string
+  readonly backendType: string
+  readonly backendData: string
+  readonly vni: string
+  readonly vniOpen: string
+  readonly vtepMACOpen: string
+  readonly vxlanClose: string
+  readonly vtepMACNull: string
+  readonly vtepMAC: string
+  readonly vtepMACString: string
+  /** `"reserved": false` with no TTL and no expiry (a --no-ttl listing), up to the key's opening quote. */
+  readonly unreservedNoTtl: string
+  readonly reserved: string
+  readonly ttlSeconds: string
+  readonly expiresAtNull: string
+  readonly expiresAt: string
+  readonly key: string
+  readonly modRevision: string
+  readonly createRevision: string
+  readonly leaseId: string
+  readonly close: string
+}
+
+function fragments(indent: string): Fragments {
+  const i = indent + '  '
+  const f = (name: string) => ',\n' + i + JSON.stringify(name) + ': '
+  return {
+    open: '{\n' + i + '"subnet": "',
+    ipv6Null: '"' + f('ipv6Subnet') + 'null' + f('publicIP') + '"',
+    ipv6: '"' + f('ipv6Subnet') + '"',
+    publicIP: '"' + f('publicIP') + '"',
+    publicIPv6Null: '"' + f('publicIPv6') + 'null' + f('backendType') + '"',
+    publicIPv6: '"' + f('publicIPv6') + '"',
+    backendType: '"' + f('backendType') + '"',
+    backendData: '"' + f('backendData'),
+    vni: f('vni'),
+    vniOpen: '{\n' + i + '  "VNI": ',
+    vtepMACOpen: ',\n' + i + '  "VtepMAC": "',
+    vxlanClose: '"\n' + i + '}',
+    vtepMACNull: f('vtepMAC') + 'null',
+    vtepMAC: f('vtepMAC') + '"',
+    vtepMACString: '"',
+    unreservedNoTtl: f('reserved') + 'false' + f('ttlSeconds') + 'null' + f('expiresAt') + 'null' + f('key') + '"',
+    reserved: f('reserved'),
+    ttlSeconds: f('ttlSeconds'),
+    expiresAtNull: f('expiresAt') + 'null' + f('key') + '"',
+    expiresAt: f('expiresAt') + '"',
+    key: '"' + f('key') + '"',
+    modRevision: '"' + f('modRevision') + '"',
+    createRevision: '"' + f('createRevision') + '"',
+    leaseId: '"' + f('leaseId') + '"',
+    close: '"\n' + indent + '}',
+  }
+}
+
+let fragmentsIndent: string | undefined
+let fragmentsMemo: Fragments | undefined
+
+/** A number as JSON.stringify writes it: a finite number as JavaScript prints it, anything else null. */
+function numText(n: number | null): string {
+  return n !== null && Number.isFinite(n) ? '' + n : 'null'
+}
+
+/** BackendData as vxlan's `{VNI: number, VtepMAC: string}`, its two own keys in that order; null otherwise. */
+function vxlanData(v: unknown): {VNI: number; VtepMAC: string} | null {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.getPrototypeOf(v) !== Object.prototype)
+    return null
+  const o = v as Record<string, unknown>
+  let count = 0
+  for (const k in o) {
+    if (k !== (count === 0 ? 'VNI' : 'VtepMAC')) return null
+    if (++count > 2) return null
+  }
+  return count === 2 && typeof o.VNI === 'number' && typeof o.VtepMAC === 'string'
+    ? (o as {VNI: number; VtepMAC: string})
+    : null
+}
+
 export function leaseJsonText(l: LeaseJson, indent: string): string {
   if (!isPlainLease(l)) return value(l, indent)
+  const bd = l.backendData
+  const vx = bd === null ? null : vxlanData(bd)
+  // Every string the lease holds, tested for escapes in one pass (the test is per character, so testing their
+  // concatenation answers for each of them); any escape, or BackendData of another shape, takes the general path.
+  if ((bd !== null && vx === null) || NEEDS_ESCAPE.test(stringsOf(l, vx))) return leaseJsonTextGeneral(l, indent)
+  if (fragmentsIndent !== indent) {
+    fragmentsMemo = fragments(indent)
+    fragmentsIndent = indent
+  }
+  const F = fragmentsMemo!
+  let t = F.open + l.subnet
+  t += l.ipv6Subnet === null ? F.ipv6Null : F.ipv6 + l.ipv6Subnet + F.publicIP
+  t += l.publicIP
+  t += l.publicIPv6 === null ? F.publicIPv6Null : F.publicIPv6 + l.publicIPv6 + F.backendType
+  t += l.backendType + F.backendData
+  t += vx === null ? 'null' : F.vniOpen + numText(vx.VNI) + F.vtepMACOpen + vx.VtepMAC + F.vxlanClose
+  t += F.vni + numText(l.vni)
+  t += l.vtepMAC === null ? F.vtepMACNull : F.vtepMAC + l.vtepMAC + F.vtepMACString
+  if (!l.reserved && l.ttlSeconds === null && l.expiresAt === null) t += F.unreservedNoTtl
+  else {
+    t += F.reserved + (l.reserved ? 'true' : 'false') + F.ttlSeconds + numText(l.ttlSeconds)
+    t += l.expiresAt === null ? F.expiresAtNull : F.expiresAt + l.expiresAt + F.key
+  }
+  return (
+    t + l.key + F.modRevision + l.modRevision + F.createRevision + l.createRevision + F.leaseId + l.leaseId + F.close
+  )
+}
+
+/** The lease's strings end to end, for one escape test. */
+function stringsOf(l: LeaseJson, vx: {VtepMAC: string} | null): string {
+  let s = l.subnet + l.publicIP + l.backendType + l.key + l.modRevision + l.createRevision + l.leaseId
+  if (l.ipv6Subnet !== null) s += l.ipv6Subnet
+  if (l.publicIPv6 !== null) s += l.publicIPv6
+  if (vx !== null) s += vx.VtepMAC
+  if (l.vtepMAC !== null) s += l.vtepMAC
+  if (l.expiresAt !== null) s += l.expiresAt
+  return s
+}
+
+/** leaseJsonText for a plain lease with strings to escape or BackendData of another shape: field by field. */
+function leaseJsonTextGeneral(l: LeaseJson, indent: string): string {
   const i = ',\n' + indent + '  '
   return (
     '{\n' +

@@ -130,6 +130,32 @@ describe('leaseJsonText is JSON.stringify(lease, null, 2), byte for byte', () =>
         assert.equal(leaseJsonText(l as LeaseJson, indent), reference(l, indent), JSON.stringify(l))
   })
 
+  test('every field of a plain lease set to every hostile string, number and null it can hold', () => {
+    const base = leases.find((l) => l.vni !== null && !l.reserved)!
+    const strings = ['subnet', 'ipv6Subnet', 'publicIP', 'publicIPv6', 'backendType', 'vtepMAC', 'expiresAt']
+    const more = ['key', 'modRevision', 'createRevision', 'leaseId']
+    const cases: LeaseJson[] = []
+    for (const h of [...HOSTILE, '2026-12-02T01:00:00Z', 'fd00::1', '10.0.0.0/24'])
+      for (const f of [...strings, ...more]) {
+        cases.push({...base, [f]: h})
+        cases.push({...base, reserved: true, ttlSeconds: null, expiresAt: null, [f]: h})
+        cases.push({...base, backendData: {VNI: 7, VtepMAC: h}, [f]: h})
+      }
+    for (const f of strings) cases.push({...base, [f]: null})
+    for (const n of [null, 0, -0, 1, -1, 0.5, 1e21, 2 ** 53, NaN, Infinity, -Infinity])
+      for (const f of ['vni', 'ttlSeconds']) {
+        cases.push({...base, [f]: n})
+        cases.push({...base, backendData: {VNI: n ?? 0, VtepMAC: 'c6:d2:32:6f:00:01'}, [f]: n})
+      }
+    for (const reserved of [true, false])
+      for (const ttlSeconds of [null, 5])
+        for (const expiresAt of [null, '2026-12-02T01:00:00Z'])
+          cases.push({...base, reserved, ttlSeconds, expiresAt}, {...base, backendData: null, reserved})
+    for (const l of cases)
+      for (const indent of ['', '    ', '\t'])
+        assert.equal(leaseJsonText(l, indent), reference(l, indent), JSON.stringify(l))
+  })
+
   test('a whole result through jsonPieces, with the renderer registered', () => {
     const result = {revision: '9', source: 'x', ttlKnown: true, leases, malformed: decoded.malformed, total: 1}
     renderElementsWith(leases, leaseJsonText)
