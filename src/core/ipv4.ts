@@ -46,8 +46,13 @@ export function parseIPv4Range(s: string, from: number, to: number): number | nu
   }
 }
 
+/** `0.` to `255.`, `0` to `255` and `/0` to `/32`: formatting is then a few table reads and concatenations. */
+const DOTTED = Array.from({length: 256}, (_, i) => `${i}.`)
+const OCTET = Array.from({length: 256}, (_, i) => String(i))
+const SLASH = Array.from({length: 33}, (_, i) => `/${i}`)
+
 export function formatIPv4(ip: number): string {
-  return `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`
+  return DOTTED[ip >>> 24]! + DOTTED[(ip >>> 16) & 255]! + DOTTED[(ip >>> 8) & 255]! + OCTET[ip & 255]!
 }
 
 /** The netmask of a prefix length as a uint32 (Go's `0xFFFFFFFF << (32 - prefix)`, so /0 gives 0). */
@@ -87,7 +92,7 @@ export function lastAddress4(c: Cidr4): number {
 }
 
 export function formatCidr4(c: Cidr4): string {
-  return `${formatIPv4(c.ip)}/${c.prefix}`
+  return formatIPv4(c.ip) + (SLASH[c.prefix] ?? `/${c.prefix}`)
 }
 
 export interface ParsedCidr4 extends Cidr4 {
