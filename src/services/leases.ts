@@ -5,7 +5,7 @@ import {formatCidr6, formatIP6Flannel} from '../core/ipv6.js'
 import {compareMalformed, decodeLease, isMalformed, type Lease, type MalformedKey} from '../core/leases.js'
 import {UsageError} from '../core/errors.js'
 import {isVxlanDataOf, parseGoIPv4} from '../core/lease-value.js'
-import type {NetworkReader} from '../store/port.js'
+import {type NetworkReader, readSubnets} from '../store/port.js'
 
 export interface LeaseJson {
   subnet: string
@@ -114,10 +114,29 @@ export function leaseFilter(o: Pick<ListOptions, 'publicIP' | 'subnet'>): (l: Le
 
 export async function listLeases(reader: NetworkReader, o: ListOptions): Promise<LeasesResult> {
   const keep = leaseFilter(o)
-  const snap = await reader.readNetwork()
-  const revision = snap.revision // (only this is used after the loop: the key/values can go before the TTL sweep)
+  const listing = await readSubnets(reader)
+  const filtered = o.publicIP !== undefined || o.subnet !== undefined
+  // With TTLs the sweep (one TimeToLive per lease: seconds at 65,535) runs before anything is decoded, while the
+  // heap holds only the listing (for v3, the Range answer's bytes), so the collections its per-call garbage causes
+  // stay cheap (issue 12). Its lease IDs are read without decoding the keys: every subnet key's lease (a malformed
+  // key's lease is looked up too, and its TTL not shown). With --public-ip/--subnet only the leases that pass are
+  // looked up: a first pass decodes each key to learn that, and drops it.
+  let ttls: Map<string, number> | null = null
+  if (o.withTtl) {
+    const ids: string[] = []
+    for (let i = 0; i < listing.count; i++) {
+      if (!filtered) {
+        const id = listing.lease(i)
+        if (id !== '0') ids.push(id)
+        continue
+      }
+      const l = decodeLease(listing.kv(i))
+      if (!isMalformed(l) && !l.reserved && keep(l)) ids.push(l.leaseId)
+    }
+    ttls = await reader.leaseTtls(ids, o.onProgress)
+  }
   const expires = expiryFormatter(o.now)
-  // decodeLeases, the filter and leaseToJson one key at a time: each Lease is dropped as soon as its LeaseJson
+  // decodeLease, the filter and leaseToJson one key at a time: each Lease is dropped as soon as its LeaseJson
   // exists, so a 65,535-lease listing holds one object graph per lease, not two (less for the collector to copy).
   // The order is decodeLeases' (compareLeases), from the numbers kept beside each row.
   const rows: LeaseJson[] = []
@@ -125,15 +144,16 @@ export async function listLeases(reader: NetworkReader, o: ListOptions): Promise
   const ip6: Array<bigint | null> = []
   const malformed: MalformedKey[] = []
   let total = 0
-  for (const kv of snap.subnets) {
-    const l = decodeLease(kv)
+  for (let i = 0; i < listing.count; i++) {
+    const l = decodeLease(listing.kv(i))
     if (isMalformed(l)) {
       malformed.push(l)
       continue
     }
     total++
     if (!keep(l)) continue
-    rows.push(leaseToJson(l, null, o.now, expires))
+    const ttl = ttls === null ? null : (ttls.get(l.leaseId) ?? null)
+    rows.push(leaseToJson(l, ttl, o.now, expires))
     subnet.push(l.subnet.ip * 64 + l.subnet.prefix)
     ip6.push(l.ipv6Subnet?.ip ?? null)
   }
@@ -148,19 +168,5 @@ export async function listLeases(reader: NetworkReader, o: ListOptions): Promise
   })
   const leases = order.map((i) => rows[i]!)
   malformed.sort(compareMalformed)
-  const ttls = o.withTtl
-    ? await reader.leaseTtls(
-        leases.map((l) => l.leaseId),
-        o.onProgress,
-      )
-    : null
-  if (ttls !== null) {
-    for (const l of leases) {
-      if (l.reserved) continue
-      const ttl = ttls.get(l.leaseId) ?? null
-      l.ttlSeconds = ttl
-      l.expiresAt = ttl === null ? null : expires(ttl)
-    }
-  }
-  return {revision, source: reader.source, ttlKnown: ttls !== null, leases, malformed, total}
+  return {revision: listing.revision, source: reader.source, ttlKnown: ttls !== null, leases, malformed, total}
 }

@@ -14,7 +14,16 @@ import {alreadyExists, casLost} from './conflicts.js'
 import {notEtcd, TLS_FAILURE, tlsFailed, unreachable} from './failures.js'
 import {normaliseEndpoint, readPem} from './endpoints.js'
 import {collectGarbage} from './heap.js'
-import type {DeleteOutcome, FlannelStore, GuardedKey, LostGuard, Progress, WriteOptions, WriteResult} from './port.js'
+import type {
+  DeleteOutcome,
+  FlannelStore,
+  GuardedKey,
+  LostGuard,
+  Progress,
+  SubnetListing,
+  WriteOptions,
+  WriteResult,
+} from './port.js'
 import {
   GRPC_DEADLINE_EXCEEDED,
   GRPC_OUT_OF_RANGE,
@@ -23,6 +32,9 @@ import {
   GrpcError,
   LeanV3Client,
   prefixEnd,
+  decodeKvAt,
+  kvKeyAt,
+  kvLeaseAt,
 } from './v3-lean.js'
 import type {ChangeCallbacks, WatchCallbacks, WatchHandle} from './watch.js'
 
@@ -271,6 +283,30 @@ export class EtcdStore implements FlannelStore {
       this.lean.range(this.rangeStart, this.rangeEnd, this.opts.commandTimeoutMs),
     )
     return classifyKeys(this.layout, res.kvs, res.revision)
+  }
+
+  /**
+   * The subnet keys, kept as the Range answer's bytes: classified as classifyKeys does (by each key, decoded and
+   * dropped), each subnet kv decoded again only when asked for (SubnetListing).
+   */
+  async readSubnets(): Promise<SubnetListing> {
+    const raw = await this.call('a read', () =>
+      this.lean.rangeRaw(this.rangeStart, this.rangeEnd, this.opts.commandTimeoutMs),
+    )
+    const {bytes, start, end} = raw
+    const at = new Uint32Array(raw.count)
+    let count = 0
+    const {config, subnets} = this.layout
+    for (let i = 0; i < raw.count; i++) {
+      const key = kvKeyAt(bytes, start[i]!, end[i]!)
+      if (key !== config && key.startsWith(subnets)) at[count++] = i
+    }
+    return {
+      revision: raw.revision,
+      count,
+      kv: (i) => decodeKvAt(bytes, start[at[i]!]!, end[at[i]!]!),
+      lease: (i) => kvLeaseAt(bytes, start[at[i]!]!, end[at[i]!]!),
+    }
   }
 
   /**

@@ -20,6 +20,28 @@ export type {WatchHandle} from './watch.js'
 
 export type Progress = (done: number, total: number) => void
 
+/**
+ * The subnet keys of one read, decoded one at a time on demand (the order and the RawKV are exactly those of
+ * readNetwork()'s `subnets`). A v3 store keeps the Range answer's bytes (one off-heap buffer) and decodes kv(i) from
+ * them, so a listing can wait for 65,535 TTLs without holding 65,535 decoded keys (issue 12); other readers wrap
+ * their snapshot (subnetListing).
+ */
+export interface SubnetListing {
+  readonly revision: string
+  /** How many subnet keys. */
+  readonly count: number
+  /** Subnet key `i` (0 <= i < count), a new RawKV each call. */
+  kv(i: number): RawKV
+  /** kv(i).lease, without decoding the rest. */
+  lease(i: number): string
+}
+
+/** A listing over a snapshot already decoded (readers without a raw read). */
+export function subnetListing(snap: NetworkSnapshot): SubnetListing {
+  const kvs = snap.subnets
+  return {revision: snap.revision, count: kvs.length, kv: (i) => kvs[i]!, lease: (i) => kvs[i]!.lease}
+}
+
 /** Where read commands get their data: a live etcd (v3 or v2 keyspace) or an offline snapshot. */
 export interface NetworkReader {
   readonly layout: KeyLayout
@@ -27,6 +49,11 @@ export interface NetworkReader {
   readonly source: string
   /** Everything under the prefix at one revision: config, subnet keys and foreign keys. */
   readNetwork(): Promise<NetworkSnapshot>
+  /**
+   * The subnet keys only, as a SubnetListing (leases ls). Readers without it are read through readNetwork()
+   * (readSubnets() below).
+   */
+  readSubnets?(): Promise<SubnetListing>
   /** Remaining TTLs in seconds per lease ID (-1: expired or revoked; absent: unknown); null when the source has none. */
   leaseTtls(ids: Iterable<string>, onProgress?: Progress): Promise<Map<string, number> | null>
   close(): void
@@ -117,4 +144,9 @@ export interface LeaseWatchSource {
    */
   compactedRevision(fromRevision: string): Promise<string | null>
   close(): void
+}
+
+/** The reader's subnet keys: its own readSubnets() where it has one, else readNetwork()'s. */
+export async function readSubnets(reader: NetworkReader): Promise<SubnetListing> {
+  return reader.readSubnets ? reader.readSubnets() : subnetListing(await reader.readNetwork())
 }

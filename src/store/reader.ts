@@ -17,6 +17,7 @@ export function etcdReader(store: EtcdStore): NetworkReader {
     layout: store.layout,
     source: 'etcd',
     readNetwork: () => store.readNetwork(),
+    readSubnets: () => store.readSubnets(),
     leaseTtls: (ids, onProgress) => store.leaseTtls(ids, onProgress),
     close: () => store.close(),
     api: 'v3',

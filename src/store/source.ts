@@ -11,7 +11,7 @@ import {UsageError} from '../core/errors.js'
 import {keyLayout} from '../core/keys.js'
 import type {ConnectionOptions, EtcdStore} from './etcd-store.js'
 import type {EtcdV2Store} from './etcd-v2.js'
-import type {FlannelStore, LeaseWatchSource, NetworkReader} from './port.js'
+import {type FlannelStore, type LeaseWatchSource, type NetworkReader, readSubnets} from './port.js'
 import {snapshotReader} from './reader.js'
 
 export const ETCD_APIS = ['auto', 'v3', 'v2'] as const
@@ -102,6 +102,7 @@ function lazyReader(connection: ConnectionOptions, open: () => Promise<NetworkRe
       return opened?.api
     },
     readNetwork: async () => (await get()).readNetwork(),
+    readSubnets: async () => readSubnets(await get()),
     leaseTtls: async (ids, onProgress) => (await get()).leaseTtls(ids, onProgress),
     otherKeyspace: async () => {
       const r = await get()

@@ -9,7 +9,10 @@ import net from 'node:net'
 import {after, before, describe, test} from 'node:test'
 
 import {UnavailableError} from '../../src/core/errors.js'
+import {listLeases} from '../../src/services/leases.js'
 import {EtcdStore} from '../../src/store/etcd-store.js'
+import type {NetworkReader} from '../../src/store/port.js'
+import {etcdReader} from '../../src/store/reader.js'
 import {grpcTimeout} from '../../src/store/v3-lean.js'
 import {runCli, show} from '../helpers/cli.js'
 import {type EtcdServer, startEtcd} from '../helpers/etcd.js'
@@ -66,6 +69,81 @@ describe('the lean v3 read client against a real etcd', () => {
       const all = [...snap.subnets, ...snap.foreign]
       assert.equal(all.length, 13)
       for (const kv of all) assert.equal(kv.value.length, 1_000_000)
+    } finally {
+      store.close()
+    }
+  })
+
+  test('readSubnets (the listing kept as the Range answer’s bytes) gives readNetwork()’s subnet keys, and listLeases the same result through either', async () => {
+    const R = '/raw-listing'
+    const gateway = async (pathname: string, body: unknown) => {
+      const res = await fetch(`${etcd.endpoint}${pathname}`, {method: 'POST', body: JSON.stringify(body)})
+      assert.equal(res.status, 200, pathname)
+      return (await res.json()) as {ID?: string}
+    }
+    const b64 = (s: string | Buffer) => (typeof s === 'string' ? Buffer.from(s, 'utf8') : s).toString('base64')
+    const put = async (key: string | Buffer, value: string | Buffer, ttl?: number) => {
+      const lease = ttl === undefined ? undefined : (await gateway('/v3/lease/grant', {TTL: ttl})).ID
+      await gateway('/v3/kv/put', {key: b64(key), value: b64(value), ...(lease ? {lease} : {})})
+    }
+    const vx = (ip: string, n: number) =>
+      `{"PublicIP":"${ip}","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:${n.toString(16).padStart(2, '0')}"}}`
+    await put(`${R}/config`, CONFIG)
+    await put(`${R}/aaa-foreign`, 'x') // before the subnets, foreign
+    await put(`${R}/subnetsX/10.5.9.0-24`, vx('192.168.1.9', 9), 3600) // listed by flanneld's prefix (no slash)
+    await put(`${R}/zzz`, 'y') // after them, foreign
+    await put(`${R}-sibling/subnets/10.5.1.0-24`, vx('192.168.1.1', 1), 3600) // outside the prefix
+    for (let i = 0; i < 300; i++)
+      await put(
+        `${R}/subnets/10.5.${i % 250}.${i < 250 ? 0 : 128}-${i < 250 ? 24 : 25}`,
+        vx(`192.168.2.${i % 200}`, i % 256),
+        i % 7 === 0 ? undefined : 3600,
+      )
+    await put(`${R}/subnets/10.5.0.0-24&fd00::-64`, vx('192.168.1.2', 2), 3600) // dual stack, a tie on the IPv4 subnet
+    await put(
+      Buffer.concat([Buffer.from(`${R}/subnets/bad`), Buffer.from([0xff, 0xfe])]),
+      Buffer.from([0xc3, 0x28]),
+      3600,
+    )
+    await put(`${R}/subnets/10.5.251.0-24`, 'not json \u0000 \u001b[2J', 3600)
+    await put(`${R}/subnets/10.5.252.0-24`, '{"PublicIP":"192.168.1.252"}') // reserved, no backend
+    const store = await EtcdStore.open({
+      endpoints: etcd.endpoints,
+      prefix: R,
+      dialTimeoutMs: 5000,
+      commandTimeoutMs: 30_000,
+    })
+    try {
+      const snap = await store.readNetwork()
+      const listing = await store.readSubnets()
+      assert.equal(listing.revision, snap.revision)
+      assert.equal(listing.count, snap.subnets.length)
+      assert.equal(listing.count, 305)
+      for (let i = 0; i < listing.count; i++) {
+        assert.deepStrictEqual(listing.kv(i), snap.subnets[i])
+        assert.equal(listing.lease(i), snap.subnets[i]!.lease)
+      }
+      // listLeases through the listing, and through readNetwork() alone (the other readers' way), with the TTLs
+      // each asks for served from one lookup (TTLs count down between two lookups).
+      const ttls = await store.leaseTtls(snap.subnets.map((kv) => kv.lease))
+      const lookup = async (ids: Iterable<string>) =>
+        new Map([...ids].flatMap((id) => (ttls.has(id) ? [[id, ttls.get(id)!] as const] : [])))
+      const raw: NetworkReader = {...etcdReader(store), leaseTtls: lookup}
+      const plain: NetworkReader = {...raw, readSubnets: undefined}
+      const now = Date.now()
+      for (const o of [
+        {},
+        {publicIP: '192.168.2.7'},
+        {subnet: '10.5.0.0/20'},
+        {publicIP: '192.168.1.9', subnet: '10.5.9.0/24'},
+      ])
+        for (const withTtl of [true, false]) {
+          const a = await listLeases(raw, {withTtl, now, ...o})
+          const b = await listLeases(plain, {withTtl, now, ...o})
+          assert.deepStrictEqual(a, b)
+          assert.ok(a.leases.length > 0 && a.malformed.length === 2, JSON.stringify(o))
+          if (withTtl) assert.ok(a.leases.some((l) => l.ttlSeconds !== null && l.ttlSeconds > 3000))
+        }
     } finally {
       store.close()
     }
