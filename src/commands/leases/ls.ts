@@ -22,7 +22,7 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
     '<%= config.bin %> <%= command.id %> --json --no-ttl',
   ]
   static override args = {
-    subnet: Args.string({description: 'only leases overlapping this CIDR (the same as --subnet)'}),
+    subnet: Args.string({description: 'only leases overlapping this CIDR (the same as --subnet)', ignoreStdin: true}),
   }
   static override aliases = ['leases list']
   static override flags = {

@@ -19,7 +19,9 @@ export default class LeasesRelease extends BaseCommand<typeof LeasesRelease> {
     '<%= config.bin %> <%= command.id %> --stale --renew-margin 2h --yes',
   ]
   static override strict = false
-  static override args = {subnet: Args.string({description: 'subnet(s) to release, e.g. 10.5.34.0/24'})}
+  static override args = {
+    subnet: Args.string({description: 'subnet(s) to release, e.g. 10.5.34.0/24', ignoreStdin: true}),
+  }
   static override flags = {
     ...connectionFlags,
     ...etcdApiWriteFlag,

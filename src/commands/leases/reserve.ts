@@ -19,7 +19,7 @@ export default class LeasesReserve extends BaseCommand<typeof LeasesReserve> {
     '<%= config.bin %> <%= command.id %> --public-ip 192.168.1.12 --yes',
     '<%= config.bin %> <%= command.id %> 10.5.200.0/24 --public-ip 192.168.1.99 --yes',
   ]
-  static override args = {subnet: Args.string({description: 'the subnet, e.g. 10.5.34.0/24'})}
+  static override args = {subnet: Args.string({description: 'the subnet, e.g. 10.5.34.0/24', ignoreStdin: true})}
   static override flags = {
     ...connectionFlags,
     ...etcdApiWriteFlag,

@@ -17,7 +17,9 @@ export default class LeasesUnreserve extends BaseCommand<typeof LeasesUnreserve>
     '<%= config.bin %> <%= command.id %> 10.5.34.0/24 --yes',
     '<%= config.bin %> <%= command.id %> 10.5.34.0/24 --ttl 1h --yes',
   ]
-  static override args = {subnet: Args.string({description: 'the subnet, e.g. 10.5.34.0/24', required: true})}
+  static override args = {
+    subnet: Args.string({description: 'the subnet, e.g. 10.5.34.0/24', required: true, ignoreStdin: true}),
+  }
   static override flags = {
     ...connectionFlags,
     ...etcdApiWriteFlag,

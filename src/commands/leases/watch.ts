@@ -26,7 +26,10 @@ export default class LeasesWatch extends BaseCommand<typeof LeasesWatch> {
     '<%= config.bin %> <%= command.id %> --list',
   ]
   static override args = {
-    subnet: Args.string({description: 'only events of leases overlapping this CIDR (the same as --subnet)'}),
+    subnet: Args.string({
+      description: 'only events of leases overlapping this CIDR (the same as --subnet)',
+      ignoreStdin: true,
+    }),
   }
   static override flags = {
     ...connectionFlags,
