@@ -1,11 +1,26 @@
-#!/usr/bin/env node
-// Loads the bundle dist/flannelctl.cjs (scripts/bundle.mjs) with the V8 code cache made at build time, so start-up
+#!/bin/sh
+':' //; if [ -n "${NODE_EXTRA_CA_CERTS-}" ]; then export FLANNELCTL_NODE_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS"; unset NODE_EXTRA_CA_CERTS; fi; exec node "$0" "$@"
+// The two lines above are sh (a JavaScript string and comment to node): run as a program (the npm bin link, PATH),
+// this file re-executes itself under node (exec: same pid, signals, exit status, stdio and TTY), without
+// NODE_EXTRA_CA_CERTS: Node 20 reads and parses that CA file at every start (~60 ms for a system bundle, even for
+// --version), so its value travels in FLANNELCTL_NODE_EXTRA_CA_CERTS instead, is put back in the environment below
+// (child processes see what the user gave) and is applied by flannelctl's own TLS clients on their first TLS use
+// (src/store/extra-ca.ts), by Node's rule. `node bin/run.js` runs the JavaScript directly, and Node applies the variable itself.
+//
+// Then: loads the bundle dist/flannelctl.cjs (scripts/bundle.mjs) with the V8 code cache made at build time, so start-up
 // skips compiling oclif and flannelctl; then runs oclif, which loads only the command given.
 import {readFileSync, writeFileSync} from 'node:fs'
 import {createRequire, Module} from 'node:module'
 import path from 'node:path'
 import {fileURLToPath, URL} from 'node:url'
 import vm from 'node:vm'
+
+const extraCaCerts = process.env.FLANNELCTL_NODE_EXTRA_CA_CERTS
+delete process.env.FLANNELCTL_NODE_EXTRA_CA_CERTS
+if (extraCaCerts !== undefined && process.env.NODE_EXTRA_CA_CERTS === undefined) {
+  process.env.NODE_EXTRA_CA_CERTS = extraCaCerts
+  globalThis[Symbol.for('flannelctl.extraCaCerts')] = extraCaCerts
+}
 
 const file = fileURLToPath(new URL('../dist/flannelctl.cjs', import.meta.url))
 const cacheFile = file + '.cache'

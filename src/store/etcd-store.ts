@@ -13,6 +13,7 @@ import {classifyKeys, type NetworkSnapshot, type RawKV} from '../core/leases.js'
 import {alreadyExists, casLost} from './conflicts.js'
 import {notEtcd, TLS_FAILURE, tlsFailed, unreachable} from './failures.js'
 import {normaliseEndpoint, readPem} from './endpoints.js'
+import {tlsCa} from './extra-ca.js'
 import {collectGarbage} from './heap.js'
 import type {
   DeleteOutcome,
@@ -109,7 +110,7 @@ export class EtcdStore implements FlannelStore {
     }
     this.credentials = tls
       ? {
-          ca: opts.cacert ? readPem(opts.cacert, '--cacert') : undefined,
+          ca: tlsCa(opts.cacert),
           cert: opts.cert ? readPem(opts.cert, '--cert') : undefined,
           key: opts.key ? readPem(opts.key, '--key') : undefined,
         }

@@ -46,6 +46,7 @@ import type {SubnetChange} from '../core/lease-events.js'
 import type {ConnectionOptions} from './etcd-store.js'
 import type {DeleteOutcome, FlannelStore, GuardedKey, WriteOptions, WriteResult} from './port.js'
 import {normaliseEndpoint, readPem} from './endpoints.js'
+import {tlsCa} from './extra-ca.js'
 import {TLS_FAILURE, tlsFailed, unreachable} from './failures.js'
 import type {ChangeCallbacks, WatchHandle} from './watch.js'
 
@@ -140,7 +141,7 @@ export class EtcdV2Store implements FlannelStore {
       ? new https.Agent({
           keepAlive: true,
           maxSockets: 8,
-          ca: opts.cacert ? readPem(opts.cacert, '--cacert') : undefined,
+          ca: tlsCa(opts.cacert),
           cert: opts.cert ? readPem(opts.cert, '--cert') : undefined,
           key: opts.key ? readPem(opts.key, '--key') : undefined,
           minVersion: 'TLSv1.2',

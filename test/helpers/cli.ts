@@ -2,6 +2,7 @@
 // The test script builds first (`npm run build`), so dist/ is assumed to be current.
 
 import {execFile} from 'node:child_process'
+import {existsSync, realpathSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -27,6 +28,25 @@ export interface CliOptions {
   cwd?: string
   /** Kill the CLI after this many ms (a hang is a failure, not a stuck suite). Default 30 s. */
   timeoutMs?: number
+  /**
+   * How the CLI is started: 'bin' (default) executes bin/run.js itself, as the npm bin link and PATH do (its sh
+   * launcher re-executes node, see bin/run.js); 'node' runs `node bin/run.js`.
+   */
+  launch?: 'bin' | 'node'
+}
+
+/** [file, args] that start the CLI as `launch` says, and the environment for it (node first on PATH for 'bin'). */
+export function cliCommand(
+  args: string[],
+  launch: 'bin' | 'node' = 'bin',
+  env: NodeJS.ProcessEnv = cleanEnv(),
+): {file: string; args: string[]; env: NodeJS.ProcessEnv} {
+  if (launch === 'node') return {file: process.execPath, args: [RUN_JS, ...args], env}
+  // The launcher runs the first `node` on PATH: make it this one (unless it already is).
+  const PATH = env.PATH ?? '/usr/bin:/bin'
+  const first = PATH.split(':').find((d) => d !== '' && existsSync(path.join(d, 'node')))
+  const same = first !== undefined && realpathSync(path.join(first, 'node')) === realpathSync(process.execPath)
+  return {file: RUN_JS, args, env: same ? env : {...env, PATH: `${path.dirname(process.execPath)}:${PATH}`}}
 }
 
 /** Prefixes of variables that change what the CLI connects to; never inherited from the developer's shell. */
@@ -69,7 +89,7 @@ async function withSlot<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** `node bin/run.js ...args` with a clean environment; resolves (never rejects) with its output and exit code. */
+/** `bin/run.js ...args` (or `node bin/run.js ...args`) with a clean environment; resolves (never rejects) with its output and exit code. */
 export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   return withSlot(() => spawnCli(args, opts))
 }
@@ -77,12 +97,13 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult
 function spawnCli(args: string[], opts: CliOptions): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now()
+    const cmd = cliCommand(args, opts.launch, cleanEnv(opts.env))
     const child = execFile(
-      process.execPath,
-      [RUN_JS, ...args],
+      cmd.file,
+      cmd.args,
       {
         cwd: opts.cwd ?? ROOT,
-        env: cleanEnv(opts.env),
+        env: cmd.env,
         encoding: 'utf8',
         maxBuffer: 64 * 1024 * 1024,
         timeout: opts.timeoutMs ?? 30_000,

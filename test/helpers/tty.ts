@@ -3,7 +3,7 @@
 
 import {spawn} from 'node:child_process'
 
-import {cleanEnv, ROOT, RUN_JS} from './cli.js'
+import {cleanEnv, cliCommand, ROOT} from './cli.js'
 
 export interface TtyResult {
   /** Everything the terminal showed (stdout and stderr interleaved), with CRLF turned back into LF. */
@@ -27,12 +27,13 @@ export interface TtyOptions {
 
 /** `flannelctl ...args` on a pseudo-terminal; resolves with what the terminal showed and the CLI's exit code. */
 export function runCliTty(args: string[], opts: TtyOptions = {}): Promise<TtyResult> {
-  const run = [process.execPath, RUN_JS, ...args].map(sq).join(' ')
+  const c = cliCommand(args, 'bin', {TERM: 'xterm', COLUMNS: '120', ...cleanEnv(opts.env)})
+  const run = [c.file, ...c.args].map(sq).join(' ')
   const cmd = opts.columns === undefined ? run : `stty cols ${opts.columns} rows 50 && exec ${run}`
   return new Promise((resolve, reject) => {
     const child = spawn('script', ['-qefc', cmd, '/dev/null'], {
       cwd: opts.cwd ?? ROOT,
-      env: {TERM: 'xterm', COLUMNS: '120', ...cleanEnv(opts.env)},
+      env: c.env,
       stdio: ['pipe', 'pipe', 'pipe'],
     })
     const keys = [...(opts.keys ?? [])]
