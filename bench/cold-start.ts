@@ -1,4 +1,5 @@
-// Cold-start benchmark: wall time of short flannelctl invocations, each a fresh `node` process.
+// Cold-start benchmark: wall time of short flannelctl invocations, each a fresh process started as users start it
+// (bin/run.js executed itself, as the npm bin link and PATH do; its launcher starts node).
 //
 //   node --import tsx bench/cold-start.ts [--runs 15] [--cli bin/run.js] [--baseline-cli OTHER/bin/run.js] [--out FILE]
 //
@@ -7,8 +8,9 @@
 // round, round after round, so drift in the machine's load hits all of them alike; each case runs both with the
 // environment's NODE_EXTRA_CA_CERTS (when set: Node reads that CA bundle at every start) and without it. For
 // context (no target): `leases ls --json --no-ttl` against an etcd holding only the network config (the start-up
-// cost of a command that loads the etcd client), etcdctl on the same data, and the same cases for --baseline-cli
-// (e.g. a build of an older tree). Exit status: 0 targets met, 1 missed, 2 usage, 3 failed.
+// cost of a command that loads the etcd client), etcdctl on the same data, the same cases started as
+// `node bin/run.js` (with NODE_EXTRA_CA_CERTS: what the launcher saves) and for --baseline-cli (e.g. a build of an
+// older tree, executed as its own bin). Exit status: 0 targets met, 1 missed, 2 usage, 3 failed.
 
 import {execFileSync} from 'node:child_process'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
@@ -17,7 +19,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {startEtcd, type EtcdServer} from '../test/helpers/etcd.js'
-import {cleanEnv, machine, measure, type Measured, median, mib, ms, table, withDeadline} from './util.js'
+import {cleanEnv, cliArgv, machine, measure, type Measured, median, mib, ms, table, withDeadline} from './util.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const MARGIN_MS = 100
@@ -76,27 +78,27 @@ async function main(): Promise<number> {
     const cases: Case[] = []
     for (const [tag, env] of envs) {
       const floor = `node -e 0${tag}`
-      const cli = (label: string, p: string, target: boolean) => [
-        {name: `${label} --version${tag}`, target, file: node, args: [p, '--version'], env, floor},
-        {
-          name: `${label} network validate FILE${tag}`,
-          target,
-          file: node,
-          args: [p, 'network', 'validate', cfg],
-          env,
-          floor,
-        },
-        {
-          name: `${label} leases ls --json --no-ttl, 0 leases${tag}`,
-          target: false,
-          file: node,
-          args: [p, 'leases', 'ls', '--json', '--no-ttl', '--endpoints', etcd!.endpoint],
-          env,
-          floor,
-        },
-      ]
+      const cli = (label: string, p: string, target: boolean, launch: 'bin' | 'node' = 'bin') => {
+        // As users run it: the bin itself (its launcher starts node); 'node' is `node bin/run.js`, for context.
+        const start = (args: string[]): [string, string[]] =>
+          launch === 'bin' ? cliArgv(p, args) : [node, [p, ...args]]
+        const c = (name: string, args: string[], isTarget: boolean): Case => {
+          const [file, argv] = start(args)
+          return {name: `${label} ${name}${tag}`, target: isTarget, file, args: argv, env, floor}
+        }
+        return [
+          c('--version', ['--version'], target),
+          c('network validate FILE', ['network', 'validate', cfg], target),
+          c(
+            'leases ls --json --no-ttl, 0 leases',
+            ['leases', 'ls', '--json', '--no-ttl', '--endpoints', etcd!.endpoint],
+            false,
+          ),
+        ]
+      }
       cases.push({name: floor, target: false, file: node, args: ['-e', '0'], env, floor})
       cases.push(...cli('flannelctl', o.cli, true))
+      if (tag) cases.push(...cli('node bin/run.js', o.cli, false, 'node'))
       if (o.baseline) cases.push(...cli('baseline', o.baseline, false))
     }
     cases.push({

@@ -2,14 +2,15 @@
 //
 //   node --import tsx bench/leases-ls.ts [--sizes 5,5000,65535] [--runs 5] [--sweep-concurrency 64]
 //                                        [--child-timeout 120] [--budget 2400] [--cli bin/run.js] [--node-arg OPT]... [--out FILE]
-//                                        [--baseline-cli OTHER/bin/run.js] [--skip C,D]
+//                                        [--baseline-cli OTHER/bin/run.js] [--skip C,D] [--no-extra-ca]
 //
 // For each size it starts a fresh etcd (test/helpers/etcd.ts: temp dir, free loopback ports), writes the network
 // config and N subnet leases exactly as flanneld does (10.0.0.0/8, SubnetLen 24, subnets 10.0.1.0/24 upwards, each
 // key bound to its own 24h etcd lease), then measures, round by round (A, B, C, D) after one untimed warm-up round:
-//   A  node <cli> leases ls --json --no-ttl --endpoints EP
+//   A  <cli> leases ls --json --no-ttl --endpoints EP (the bin executed itself, as users run it; `node OPTS <cli>`
+//      with --node-arg); with --no-extra-ca, A, A0 and C run without the environment's NODE_EXTRA_CA_CERTS
 //   B  etcdctl --endpoints EP get --prefix /coreos.com/network/subnets -w json
-//   C  node <cli> leases ls --json --endpoints EP
+//   C  <cli> leases ls --json --endpoints EP
 //   D  bench/h2-floor.ts ttl: the floor for TTLs, a minimal node:http2 gRPC client with hand-coded messages
 //      sweeping LeaseTimeToLive over the same lease IDs, 64 in flight (sweep time only, connection up)
 //   E  bench/h2-floor.ts range: the same client's one Range over the subnets, decoded (range time only)
@@ -35,6 +36,7 @@ import {Etcd3} from 'etcd3'
 import {startEtcd, type EtcdServer} from '../test/helpers/etcd.js'
 import {
   cleanEnv,
+  cliArgv,
   HAVE_GNU_TIME,
   leaseEntry,
   machine,
@@ -73,10 +75,12 @@ interface Options {
   /** Another build whose `leases ls --json --no-ttl` is measured beside A (A0). */
   baselineCli?: string
   skip: Set<string>
+  /** A, A0 and C run without the environment's NODE_EXTRA_CA_CERTS. */
+  noExtraCa: boolean
 }
 
 const USAGE =
-  'usage: node --import tsx bench/leases-ls.ts [--sizes 5,5000,65535] [--runs 5] [--sweep-concurrency 64] [--child-timeout 120] [--budget 2400] [--cli bin/run.js] [--node-arg OPTION]... [--out FILE] [--baseline-cli OTHER/bin/run.js] [--skip C,D]'
+  'usage: node --import tsx bench/leases-ls.ts [--sizes 5,5000,65535] [--runs 5] [--sweep-concurrency 64] [--child-timeout 120] [--budget 2400] [--cli bin/run.js] [--node-arg OPTION]... [--out FILE] [--baseline-cli OTHER/bin/run.js] [--skip C,D] [--no-extra-ca]'
 
 function usage(msg: string): never {
   process.stderr.write(`leases-ls bench: ${msg}\n${USAGE}\n`)
@@ -93,6 +97,7 @@ function parseArgs(argv: string[]): Options {
     cli: path.join(ROOT, 'bin', 'run.js'),
     nodeArgs: [],
     skip: new Set(),
+    noExtraCa: false,
   }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
@@ -117,6 +122,7 @@ function parseArgs(argv: string[]): Options {
           .split(',')
           .map((x) => x.trim().toUpperCase()),
       )
+    else if (flag === '--no-extra-ca') o.noExtraCa = true
     else if (flag === '--help' || flag === '-h') {
       process.stdout.write(USAGE + '\n')
       process.exit(0)
@@ -245,16 +251,20 @@ async function benchSize(size: number, o: Options, log: (s: string) => void): Pr
     const node = process.execPath
     const out = (name: Name) => path.join(dir, `${name}.json`)
     const opt = (name: Name) => ({stdoutFile: out(name), timeoutMs: o.childTimeoutS * 1000, env, cwd: ROOT})
+    // The CLI's environment: the machine's, or without NODE_EXTRA_CA_CERTS (--no-extra-ca).
+    const cliEnv = {...env}
+    if (o.noExtraCa) delete cliEnv.NODE_EXTRA_CA_CERTS
+    const cliOpt = (name: Name) => ({...opt(name), env: cliEnv})
     const commands: Record<Name, () => Promise<Measured>> = {
-      A: () => measure(node, [...o.nodeArgs, o.cli, 'leases', 'ls', '--json', '--no-ttl', '--endpoints', ep], opt('A')),
+      A: () =>
+        measure(...cliArgv(o.cli, ['leases', 'ls', '--json', '--no-ttl', '--endpoints', ep], o.nodeArgs), cliOpt('A')),
       A0: () =>
         measure(
-          node,
-          [...o.nodeArgs, o.baselineCli ?? o.cli, 'leases', 'ls', '--json', '--no-ttl', '--endpoints', ep],
-          opt('A0'),
+          ...cliArgv(o.baselineCli ?? o.cli, ['leases', 'ls', '--json', '--no-ttl', '--endpoints', ep], o.nodeArgs),
+          cliOpt('A0'),
         ),
       B: () => measure(ETCDCTL, ['--endpoints', ep, 'get', '--prefix', `${PREFIX}/subnets`, '-w', 'json'], opt('B')),
-      C: () => measure(node, [...o.nodeArgs, o.cli, 'leases', 'ls', '--json', '--endpoints', ep], opt('C')),
+      C: () => measure(...cliArgv(o.cli, ['leases', 'ls', '--json', '--endpoints', ep], o.nodeArgs), cliOpt('C')),
       D: () => measure(node, ['--import', 'tsx', FLOOR, 'ttl', ep, idsFile, String(o.sweepConcurrency)], opt('D')),
       E: () => measure(node, ['--import', 'tsx', FLOOR, 'range', ep, `${PREFIX}/subnets/`], opt('E')),
     }
@@ -475,7 +485,8 @@ async function main(): Promise<number> {
     rss: HAVE_GNU_TIME ? 'GNU time %M' : '/proc VmHWM sampling',
     cli:
       (o.cli.startsWith(ROOT + path.sep) ? path.relative(ROOT, o.cli) : o.cli) +
-      (o.nodeArgs.length ? ` (node ${o.nodeArgs.join(' ')})` : ''),
+      (o.nodeArgs.length ? ` (node ${o.nodeArgs.join(' ')})` : ' (executed)'),
+    NODE_EXTRA_CA_CERTS: o.noExtraCa ? 'removed for the CLI' : (process.env.NODE_EXTRA_CA_CERTS ?? 'unset'),
   }
   log(
     `machine: ${Object.entries(m)

@@ -29,7 +29,10 @@ export interface MeasureOptions {
   cwd?: string
 }
 
-/** An environment without any etcd connection settings, so only the flags given on the command line count. */
+/**
+ * An environment without any etcd connection settings, so only the flags given on the command line count; this node
+ * first on PATH (a CLI started as a program, see cliArgv, runs the `node` on PATH).
+ */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) {
@@ -37,7 +40,17 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
     env[k] = v
   }
   env.NO_COLOR = '1'
+  env.PATH = `${path.dirname(process.execPath)}:${env.PATH ?? '/usr/bin:/bin'}`
   return {...env, ...extra}
+}
+
+/**
+ * [file, args] that start a CLI build (its bin/run.js) as users do: the file itself, as the npm bin link and PATH run
+ * it (flannelctl's launcher then decides how node starts; an older build's `#!/usr/bin/env node` runs node on it).
+ * With node options (--node-arg) there is no other way than `node OPTIONS bin/run.js`.
+ */
+export function cliArgv(cli: string, args: string[], nodeArgs: readonly string[] = []): [string, string[]] {
+  return nodeArgs.length > 0 ? [process.execPath, [...nodeArgs, cli, ...args]] : [cli, args]
 }
 
 function readVmHWM(pid: number): number | null {
