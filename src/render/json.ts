@@ -5,6 +5,8 @@
  */
 
 const ELEMENTS_PER_PIECE = 1024
+/** Characters of rendered elements gathered before a piece is handed on. */
+const PIECE_CHARS = 1 << 16
 
 /** Renders one element of an array as `JSON.stringify(element, null, 2)` would, its lines after the first indented. */
 export type ElementRenderer<T> = (element: T, indent: string) => string
@@ -30,9 +32,18 @@ export function* jsonPieces(value: unknown, indent = ''): Generator<string> {
       return
     }
     const inner = indent + '  '
-    yield '['
-    for (let i = 0; i < array.length; i++) yield (i ? ',\n' : '\n') + inner + render(array[i], inner)
-    yield '\n' + indent + ']'
+    const sep = ',\n' + inner
+    // Elements gathered into pieces of ~64 KiB: one resumption of this generator (and of the writer's) and one
+    // encoding call per piece instead of per element.
+    let piece = '[\n' + inner + render(array[0], inner)
+    for (let i = 1; i < array.length; i++) {
+      if (piece.length >= PIECE_CHARS) {
+        yield piece
+        piece = ''
+      }
+      piece += sep + render(array[i], inner)
+    }
+    yield piece + '\n' + indent + ']'
     return
   }
   if (Array.isArray(value) && value.length > 256) {
