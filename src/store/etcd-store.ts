@@ -324,9 +324,12 @@ export class EtcdStore implements FlannelStore {
       while (next < unique.length) {
         const id = unique[next++]!
         // The lean client enforces the deadline itself: no second timer per call on this hot path.
-        const ttl = await this.lean.timeToLive(id, this.opts.commandTimeoutMs).catch((error: unknown) => {
+        let ttl: number
+        try {
+          ttl = await this.lean.timeToLive(id, this.opts.commandTimeoutMs)
+        } catch (error) {
           throw this.mapError(error, 'a lease TTL lookup')
-        })
+        }
         out.set(id, ttl)
         done++
         if (done % GC_EVERY === 0) collectGarbage()

@@ -64,14 +64,6 @@ const WINDOW = 32 << 20
 // ------------------------------------------------------------------------------------------------------------------
 // Protobuf, by hand: varints, length-delimited fields, and the three request messages.
 
-function pushVarint(out: number[], v: bigint): void {
-  while (v > 127n) {
-    out.push(Number(v & 127n) | 128)
-    v >>= 7n
-  }
-  out.push(Number(v))
-}
-
 function pushSmall(out: number[], v: number): void {
   while (v > 127) {
     out.push((v & 127) | 128)
@@ -114,10 +106,30 @@ function rangeRequest(key: Buffer, rangeEnd?: Buffer): Buffer {
   return frame(m)
 }
 
+/**
+ * LeaseTimeToLiveRequest{ID: id} framed, written straight into its buffer: the 64-bit varint from two 32-bit halves
+ * (one BigInt conversion per call instead of one per 7 bits: the sweep makes 65,535 of these).
+ */
 function ttlRequest(id: string): Buffer {
-  const m: number[] = [0x08]
-  pushVarint(m, BigInt.asUintN(64, BigInt(id)))
-  return frame(m)
+  const v = BigInt.asUintN(64, BigInt(id))
+  let lo = Number(v & 0xffff_ffffn)
+  let hi = Number(v >> 32n)
+  const b = Buffer.allocUnsafe(16)
+  let p = 6
+  while (hi !== 0) {
+    b[p++] = (lo & 127) | 128
+    lo = ((lo >>> 7) | (hi << 25)) >>> 0
+    hi >>>= 7
+  }
+  while (lo > 127) {
+    b[p++] = (lo & 127) | 128
+    lo >>>= 7
+  }
+  b[p++] = lo
+  b[0] = 0
+  b.writeUInt32BE(p - 5, 1)
+  b[5] = 0x08
+  return b.subarray(0, p)
 }
 
 function authRequest(name: string, password: string): Buffer {
@@ -412,8 +424,8 @@ export class LeanV3Client {
   }
 
   /** Remaining TTL in seconds of lease `id` (decimal), -1 when it expired or was revoked. */
-  async timeToLive(id: string, timeoutMs: number): Promise<number> {
-    return decodeTtl(await this.unary(TIME_TO_LIVE, ttlRequest(id), timeoutMs))
+  timeToLive(id: string, timeoutMs: number): Promise<number> {
+    return this.unary(TIME_TO_LIVE, ttlRequest(id), timeoutMs).then(decodeTtl)
   }
 
   close(): void {
@@ -422,10 +434,18 @@ export class LeanV3Client {
     this.sessions.clear()
   }
 
-  /** One call with auth: the token first (once), and once more after etcd says the token is no longer valid. */
-  private async unary(path: string, body: Buffer, timeoutMs: number): Promise<Buffer> {
+  /**
+   * One call, with auth when a user is set. Without one it adds no promise of its own (plain functions, not async
+   * ones, on this path: a TimeToLive sweep makes 65,535 calls).
+   */
+  private unary(path: string, body: Buffer, timeoutMs: number): Promise<Buffer> {
     const deadline = Date.now() + timeoutMs
     if (this.opts.user === undefined) return this.failover(path, body, deadline, undefined)
+    return this.unaryAuthenticated(path, body, deadline)
+  }
+
+  /** The token first (once), and the call once more after etcd says the token is no longer valid. */
+  private async unaryAuthenticated(path: string, body: Buffer, deadline: number): Promise<Buffer> {
     const token = await this.authToken()
     try {
       return await this.failover(path, body, deadline, token)
@@ -450,21 +470,39 @@ export class LeanV3Client {
   }
 
   /** The call on the current endpoint, then on each next one while they are unavailable and the deadline allows. */
-  private async failover(path: string, body: Buffer, deadline: number, token: string | undefined): Promise<Buffer> {
+  private failover(path: string, body: Buffer, deadline: number, token: string | undefined): Promise<Buffer> {
+    const first = this.current
+    return this.once(this.opts.endpoints[first]!, path, body, deadline, token).then(
+      (res) => {
+        this.current = first
+        return res
+      },
+      (error: unknown) => this.failoverFrom(first, error, path, body, deadline, token),
+    )
+  }
+
+  /** failover() after the call on endpoint `first` failed with `error`: the next endpoints, in turn. */
+  private async failoverFrom(
+    first: number,
+    error: unknown,
+    path: string,
+    body: Buffer,
+    deadline: number,
+    token: string | undefined,
+  ): Promise<Buffer> {
     const n = this.opts.endpoints.length
-    let last: unknown
-    for (let i = 0; i < n; i++) {
-      const at = (this.current + i) % n
+    let last = error
+    for (let i = 1; ; i++) {
+      if (!isUnavailable(last) || Date.now() >= deadline || i >= n) throw last
+      const at = (first + i) % n
       try {
         const res = await this.once(this.opts.endpoints[at]!, path, body, deadline, token)
         this.current = at
         return res
-      } catch (error) {
-        last = error
-        if (!isUnavailable(error) || Date.now() >= deadline) throw error
+      } catch (e) {
+        last = e
       }
     }
-    throw last
   }
 
   private session(endpoint: string): http2.ClientHttp2Session {
