@@ -6,13 +6,16 @@
 // its .proto files from its own directory at load, and only commands that write to etcd (or watch it) load it; reads
 // go through the lean client (src/store/v3-lean.ts), which is bundled.
 // Then a V8 code cache for the bundle (dist/flannelctl.cjs.cache), written by running the built CLI once.
-import {execFileSync} from 'node:child_process'
+import {Buffer} from 'node:buffer'
+import {execFile} from 'node:child_process'
 import {mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
+import {promisify} from 'node:util'
 
 import {build} from 'esbuild'
 
 const root = process.cwd()
+const execFileAsync = promisify(execFile)
 const manifest = JSON.parse(readFileSync(path.join(root, 'oclif.manifest.json'), 'utf8'))
 const commands = Object.values(manifest.commands).map((c) => ({
   id: c.id,
@@ -99,12 +102,99 @@ for (const c of Object.values(manifest.commands)) {
 }
 writeFileSync(path.join(root, 'oclif.manifest.json'), JSON.stringify(manifest, null, 2) + '\n')
 
-// The code cache: V8's compiled code for what a typical offline command runs (oclif's start-up, parsing, one
-// command), saved when that run ends. A cache V8 rejects (another Node or V8 flags) is ignored at run time.
-const example = path.join(root, 'examples', 'snapshot.json')
+// The code cache: V8's compiled code for what a typical etcd command runs (oclif's start-up, parsing, `leases ls
+// --json` over the lean v3 client, the TTL sweep, rendering), saved when that run ends. The run talks to a stand-in
+// for etcd in this process (plain HTTP/2, canned gRPC answers: a network config and a few flanneld leases), so a build
+// needs no etcd. A cache V8 rejects (another Node or V8 flags) is ignored at run time; code it lacks (the table,
+// --snapshot, other commands) is compiled as it runs.
 rmSync(bundle + '.cache', {force: true})
-execFileSync(process.execPath, [path.join(root, 'bin', 'run.js'), 'leases', 'ls', '--snapshot', example, '--json'], {
-  env: {...process.env, FLANNELCTL_WRITE_CODE_CACHE: bundle + '.cache'},
-  stdio: ['ignore', 'ignore', 'inherit'],
-})
+const fake = await fakeEtcd()
+try {
+  await execFileAsync(
+    process.execPath,
+    [path.join(root, 'bin', 'run.js'), 'leases', 'ls', '--json', '--endpoints', fake.endpoint],
+    {env: {...process.env, FLANNELCTL_WRITE_CODE_CACHE: bundle + '.cache'}, maxBuffer: 1 << 20},
+  )
+} finally {
+  fake.close()
+}
+if (fake.calls.range < 2 || fake.calls.ttl < 1)
+  throw new Error(`bundle: the code-cache run made ${JSON.stringify(fake.calls)}`)
 console.error(`wrote ${path.relative(root, bundle)} (${commands.length} commands) and its code cache`)
+
+/** Protobuf, the little of it the answers need: varint fields and length-delimited fields. */
+function varint(n) {
+  const out = []
+  let v = BigInt(n)
+  do {
+    let byte = Number(v & 0x7fn)
+    v >>= 7n
+    if (v > 0n) byte |= 0x80
+    out.push(byte)
+  } while (v > 0n)
+  return Buffer.from(out)
+}
+function num(field, n) {
+  return Buffer.concat([varint(field << 3), varint(n)])
+}
+function bytes(field, b) {
+  return Buffer.concat([varint((field << 3) | 2), varint(b.length), Buffer.from(b)])
+}
+
+/** An etcd v3 stand-in on 127.0.0.1 (a free port): KV/Range and Lease/LeaseTimeToLive, each with a canned answer. */
+async function fakeEtcd() {
+  const http2 = await import('node:http2')
+  const revision = 42
+  const header = bytes(1, Buffer.concat([num(1, 1), num(2, 1), num(3, revision), num(4, 2)]))
+  const kv = (key, value, lease) =>
+    bytes(2, Buffer.concat([bytes(1, key), num(2, 3), num(3, 3), num(4, 1), bytes(5, value), num(6, lease)]))
+  const kvs = [kv('/coreos.com/network/config', '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}', 0)]
+  for (let i = 1; i <= 5; i++) {
+    const value = `{"PublicIP":"198.18.0.${i}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:00:0${i}"}}`
+    kvs.push(kv(`/coreos.com/network/subnets/10.5.${i}.0-24`, value, 7587000000000000 + i))
+  }
+  const range = Buffer.concat([header, ...kvs, num(4, kvs.length)])
+  const ttl = (id) => Buffer.concat([header, num(2, id), num(3, 86_000), num(4, 86_400)])
+  const frame = (msg) => {
+    const f = Buffer.alloc(5 + msg.length) // gRPC: uncompressed, 4-byte length, message
+    f.writeUInt32BE(msg.length, 1)
+    msg.copy(f, 5)
+    return f
+  }
+  const calls = {range: 0, ttl: 0}
+  const server = http2.createServer()
+  server.on('stream', (stream, h) => {
+    const chunks = []
+    stream.on('data', (c) => chunks.push(c))
+    stream.on('end', () => {
+      let answer
+      if (h[':path'] === '/etcdserverpb.KV/Range') {
+        calls.range++
+        answer = range
+      } else if (h[':path'] === '/etcdserverpb.Lease/LeaseTimeToLive') {
+        calls.ttl++
+        // LeaseTimeToLiveRequest: ID 1
+        const body = Buffer.concat(chunks).subarray(5)
+        let id = 0n
+        for (let i = 1, shift = 0n; i < body.length; i++, shift += 7n) {
+          id |= BigInt(body[i] & 0x7f) << shift
+          if (!(body[i] & 0x80)) break
+        }
+        answer = ttl(id)
+      }
+      if (!answer) {
+        stream.respond({':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12'}, {endStream: true})
+        return
+      }
+      stream.respond({':status': 200, 'content-type': 'application/grpc'}, {waitForTrailers: true})
+      stream.on('wantTrailers', () => stream.sendTrailers({'grpc-status': '0'}))
+      stream.end(frame(answer))
+    })
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    endpoint: `http://127.0.0.1:${server.address().port}`,
+    calls,
+    close: () => server.close(),
+  }
+}
