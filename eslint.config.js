@@ -41,4 +41,10 @@ export default tseslint.config(
       globals: {process: 'readonly', console: 'readonly'},
     },
   },
+  {
+    // The launcher is CommonJS (bin/package.json).
+    files: ['bin/run.js'],
+    languageOptions: {sourceType: 'commonjs', globals: {require: 'readonly', __dirname: 'readonly'}},
+    rules: {'@typescript-eslint/no-require-imports': 'off'},
+  },
 )
