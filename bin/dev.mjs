@@ -1,4 +1,7 @@
 #!/usr/bin/env node
+import {URL} from 'node:url'
+
 import {execute} from '@oclif/core'
 
-await execute({development: true, dir: import.meta.url})
+// The package root (bin/package.json only sets bin/run.js's module type).
+await execute({development: true, dir: new URL('..', import.meta.url).href})
