@@ -163,9 +163,13 @@ describe("reading flannel 0.11's v2 keyspace", () => {
       assert.equal(b.code, 0, show(b))
     }
     assertSameLeases(lsJson[0], lsJson[1])
-    // Wide tables show mod revisions: v2 indexes and v3 revisions are different counters.
-    const noModRev = (s: string) => s.replace(/ +\d+$/gm, '')
+    // Wide tables show mod revisions: v2 indexes and v3 revisions are different counters, and the column says which.
+    const noModRev = (s: string) => s.replace(/ +\d+$/gm, '').replace(/ MOD-(?:INDEX|REV)$/m, '')
     assert.equal(noModRev(lsTable[0].stdout), noModRev(lsTable[1].stdout))
+    assert.deepEqual(
+      lsTable.map((r) => r.stdout.split('\n')[0]!.split(' ').at(-1)),
+      ['MOD-INDEX', 'MOD-REV'],
+    )
     // (and the result names the keyspace it read)
     const dropRevs = ({revision: _r, modRevision: _m, keyspace: _k, ...rest}: Record<string, unknown>) => rest
     assert.deepEqual(dropRevs(json(showJson[0])), dropRevs(json(showJson[1])))
