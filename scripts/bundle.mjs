@@ -79,7 +79,12 @@ await build({
 const code = readFileSync(bundle, 'utf8')
 const rewritten = code.replaceAll('await import(', "await globalThis[Symbol.for('flannelctl.import')](")
 if (rewritten === code) throw new Error('bundle: no dynamic import() found to route through bin/run.js')
-writeFileSync(bundle, rewritten)
+// ASCII only, so that bin/run.js reads it as latin1 (~3 ms for 2 MB, against ~10 ms decoding UTF-8) and V8 holds it
+// as a one-byte string (one non-ASCII character makes all 2 M characters two-byte). esbuild escapes non-ASCII in
+// strings but leaves it in regular expression literals (ansis' /[\u001b\u009b].../) and comments, where a \uXXXX
+// escape means the same.
+const ascii = rewritten.replace(/[^\0-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+writeFileSync(bundle, ascii, 'latin1')
 
 for (const c of commands) {
   mkdirSync(path.dirname(c.dist), {recursive: true})

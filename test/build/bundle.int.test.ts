@@ -27,6 +27,12 @@ describe('the bundled CLI', () => {
   test('npm run build made the bundle, its code cache and a stub for every command in the manifest', () => {
     assert.ok(existsSync(path.join(ROOT, 'dist', 'flannelctl.cjs')))
     assert.ok(existsSync(path.join(ROOT, 'dist', 'flannelctl.cjs.cache')))
+    // ASCII only: bin/run.js reads it as latin1.
+    const bytes = readFileSync(path.join(ROOT, 'dist', 'flannelctl.cjs'))
+    assert.equal(
+      bytes.findIndex((b) => b > 0x7f),
+      -1,
+    )
     const m = JSON.parse(readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8')) as Manifest
     assert.ok(Object.keys(m.commands).length >= 10)
     for (const c of Object.values(m.commands)) assert.ok(existsSync(path.join(ROOT, ...c.relativePath)), c.id)
