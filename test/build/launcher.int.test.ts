@@ -152,6 +152,24 @@ describe('bin/run.js launched as a program', () => {
     }
   })
 
+  test("oclif's plugins still answer what they are for: help, autocomplete, a misspelt command", async () => {
+    const help = await runCli(['--help'])
+    assert.equal(help.code, 0, show(help))
+    assert.match(help.stdout, /^ {2}autocomplete /m)
+    assert.match(help.stdout, /^ {2}help /m)
+    const helpOf = await runCli(['help', 'leases', 'ls'])
+    assert.equal(helpOf.code, 0, show(helpOf))
+    assert.match(helpOf.stdout, /USAGE/)
+    const misspelt = await runCli(['leases', 'lss'])
+    assert.equal(misspelt.code, 127, show(misspelt))
+    assert.match(misspelt.stderr, /leases lss is not a flannelctl command/)
+    const complete = await runCli(['autocomplete', 'script', 'bash'])
+    assert.equal(complete.code, 0, show(complete))
+    // ...and the commands themselves, which start without them, are the same commands.
+    const version = await runCli(['--version'])
+    assert.match(version.stdout, /^flannelctl\/\d+\.\d+\.\d+ /)
+  })
+
   test('the launcher defers NODE_EXTRA_CA_CERTS: a command that opens no TLS connection never reads the file', async () => {
     const env = {NODE_EXTRA_CA_CERTS: path.join(tmp, 'no-such-ca.pem')}
     const viaBin = await runCli(['--version'], {env})
