@@ -18,7 +18,7 @@
 import {UsageError} from '../core/errors.js'
 import {keyLayout} from '../core/keys.js'
 import type {ConnectionOptions, EtcdStore} from './etcd-store.js'
-import {EtcdV2Store} from './etcd-v2.js'
+import type {EtcdV2Store} from './etcd-v2.js'
 import type {FlannelStore, NetworkReader} from './port.js'
 import {etcdReader, v2Reader} from './reader.js'
 import type {EtcdApi} from './source.js'
@@ -27,6 +27,12 @@ async function openV3(opts: ConnectionOptions): Promise<EtcdStore> {
   // Loaded on demand (see source.ts); EtcdStore itself loads etcd3 only for writes and watches.
   const {EtcdStore} = await import('./etcd-store.js')
   return EtcdStore.open(opts)
+}
+
+async function openV2(opts: ConnectionOptions): Promise<EtcdV2Store> {
+  // Loaded on demand as well: a read of the v3 keyspace never needs the v2 client (nor node:https under it).
+  const {EtcdV2Store} = await import('./etcd-v2.js')
+  return EtcdV2Store.open(opts)
 }
 
 /**
@@ -84,7 +90,7 @@ export async function openKeyspaceReader(
   opts: ConnectionOptions,
   note: (message: string) => void,
 ): Promise<NetworkReader> {
-  const openV2Reader = async () => v2Reader(await EtcdV2Store.open(opts))
+  const openV2Reader = async () => v2Reader(await openV2(opts))
   const openV3Reader = async () => etcdReader(await openV3AuthAware(opts, () => {}))
   if (api === 'v2') return withOther(await openV2Reader(), openV3Reader)
   const v3 = api === 'v3' ? await openV3(opts) : await openV3AuthAware(opts, note)
@@ -100,7 +106,7 @@ export async function openKeyspaceReader(
   if (found) return withOther(r3, openV2Reader)
   let v2: EtcdV2Store | undefined
   try {
-    v2 = await EtcdV2Store.open(opts)
+    v2 = await openV2(opts)
     if ((await v2.getKey(v2.layout.config)) !== null) {
       note(
         `note: no config at ${v3.layout.config} in etcd's v3 keyspace, but there is one in the v2 keyspace (written by flannel <= 0.17): reading v2. ` +
@@ -170,7 +176,7 @@ async function openWriteKeyspace(
   opts: ConnectionOptions,
   note: (message: string) => void,
 ): Promise<FlannelStore> {
-  if (api === 'v2') return EtcdV2Store.open(opts)
+  if (api === 'v2') return openV2(opts)
   if (api === 'v3') return openV3(opts)
   const v3 = await openV3AuthAware(opts, note)
   let v2: EtcdV2Store | null = null
@@ -178,7 +184,7 @@ async function openWriteKeyspace(
     const p3 = await probe(v3)
     let p2: KeyspaceProbe | null = null
     try {
-      v2 = await EtcdV2Store.open(opts)
+      v2 = await openV2(opts)
       p2 = await probe(v2)
     } catch {
       // v2 not served (etcd 3.6, no --enable-v2), not reachable or not readable: only v3 can be flanneld's.
