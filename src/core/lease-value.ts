@@ -287,18 +287,17 @@ export function isVxlanDataOf(raw: string, d: VxlanLeaseData): boolean {
   const {vni, vtepMAC} = d
   if (!Number.isInteger(vni) || vni < 0 || vni > 0xffffffff || vtepMAC.length !== 17) return false
   const digits = String(vni)
-  const at = 7 + digits.length
+  // The length fixes where the VNI's digits end and the MAC starts; VXLAN_DATA checks the rest in one native pass.
   return (
-    raw.length === at + 31 &&
-    raw.startsWith('{"VNI":') &&
+    raw.length === 38 + digits.length &&
     raw.startsWith(digits, 7) &&
-    raw.startsWith(',"VtepMAC":"', at) &&
-    raw.startsWith(vtepMAC, at + 12) &&
-    raw.charCodeAt(at + 29) === 0x22 &&
-    raw.charCodeAt(at + 30) === 0x7d &&
-    CANONICAL_MAC.test(vtepMAC)
+    raw.startsWith(vtepMAC, 19 + digits.length) &&
+    VXLAN_DATA.test(raw)
   )
 }
+
+/** `{"VNI":<uint, no leading zero>,"VtepMAC":"<lower-case colon MAC>"}`, exactly. */
+const VXLAN_DATA = /^\{"VNI":(?:0|[1-9][0-9]{0,9}),"VtepMAC":"[0-9a-f]{2}(?::[0-9a-f]{2}){5}"\}$/
 
 /** vxlan's hardwareAddr.UnmarshalJSON: exactly one pair of quotes around what net.ParseMAC reads. */
 function unmarshalHardwareAddr(raw: string): string {
