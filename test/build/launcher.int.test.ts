@@ -87,6 +87,7 @@ describe('bin/run.js launched as a program', () => {
   })
 
   test('exec keeps the pid: the process is node at once, and SIGINT/SIGTERM end a watch as under `node bin/run.js`', async () => {
+    let n = 0
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       const ends = []
       for (const launch of LAUNCHES) {
@@ -104,9 +105,16 @@ describe('bin/run.js launched as a program', () => {
           const deadline = Date.now() + 25_000
           while (!out.includes('\n') && child.exitCode === null && Date.now() < deadline) await sleep(25)
           assert.match(out, /10\.5\.1\.0\/24/, `${launch}: ${out}\n${err}`)
-          // The watch proper starts after the list; a signal before it is established is another matter (the watch
-          // takes the aborted call for a lost connection and reconnects: not the launcher's doing, as under node).
-          await sleep(1500)
+          // The watch proper is established once an event after the list comes through (a signal before that is
+          // another matter: the watch takes the aborted call for a lost connection and reconnects, as under node).
+          const subnet = `10.5.${10 + n++}.0`
+          await putKey(
+            plain!,
+            `/coreos.com/network/subnets/${subnet}-24`,
+            vxlanValue('198.18.0.2', 'c6:d2:32:6f:00:02'),
+          )
+          while (!out.includes(`"${subnet}/24"`) && child.exitCode === null && Date.now() < deadline) await sleep(25)
+          assert.ok(out.includes(`"${subnet}/24"`), `${launch}: no event for ${subnet}\n${out}\n${err}`)
           // The pid the shell had is node's now (exec, not a child).
           const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0')
           assert.equal(path.basename(argv[0]!), 'node', argv.join(' '))
