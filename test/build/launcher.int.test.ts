@@ -51,6 +51,7 @@ describe('bin/run.js launched as a program', () => {
         c.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
         c.on('error', reject)
         c.on('close', (code) => resolve({code, stdout, stderr}))
+        c.stdin.on('error', () => {}) // a run that exits before reading stdin closes it first
         c.stdin.end(input)
       })
     const odd = path.join(tmp, `net conf "it's" $HOME;.json`)

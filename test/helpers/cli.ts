@@ -116,6 +116,9 @@ function spawnCli(args: string[], opts: CliOptions): Promise<CliResult> {
         resolve({stdout, stderr, code, ms})
       },
     )
+    // A CLI that exits without reading stdin (a usage error, found before anything is read) closes the pipe first:
+    // EPIPE on our side is its business, not a test failure.
+    child.stdin?.on('error', () => {})
     child.stdin?.end(opts.input ?? '')
   })
 }
