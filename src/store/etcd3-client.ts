@@ -82,7 +82,24 @@ export function createEtcd3(o: Etcd3Settings): Etcd3 {
   return new Etcd3(options)
 }
 
+/**
+ * The watches open on each client (store/watch.ts), those still being set up included: closing the client ends them
+ * first. A watch whose creation is still pending when its client closes would otherwise take the closed channel for a
+ * lost connection and retry for ever, keeping the process alive (`leases watch` hung on a Ctrl-C during set-up).
+ */
+const openWatches = new WeakMap<Etcd3, Set<() => void>>()
+
+/** Registers `stop` as ending a watch on `client`; returns what unregisters it. */
+export function trackWatch(client: Etcd3, stop: () => void): () => void {
+  let set = openWatches.get(client)
+  if (!set) openWatches.set(client, (set = new Set()))
+  set.add(stop)
+  return () => set.delete(stop)
+}
+
 export function closeEtcd3(client: Etcd3): void {
+  for (const stop of openWatches.get(client) ?? []) stop()
+  openWatches.delete(client)
   // etcd3 defers closing a channel that is still connecting by up to 1 s (its workaround for grpc-node#1487), which
   // keeps the process alive for that second after giving up on an endpoint that accepts TCP but never answers.
   // Close those channels now: call() has already abandoned any request still pending on them. This reads etcd3

@@ -13,6 +13,7 @@ import type {Etcd3, IKeyValue, Watcher} from 'etcd3'
 
 import type {SubnetChange} from '../core/lease-events.js'
 import type {RawKV} from '../core/leases.js'
+import {trackWatch} from './etcd3-client.js'
 import {toRawKV} from './etcd-store.js'
 
 export type WatchEvent = {type: 'put'; kv: RawKV} | {type: 'delete'; key: string; modRevision: string}
@@ -86,6 +87,8 @@ async function openWatch(
   })
   w.on('disconnected', (err: Error) => {
     connected = false
+    // A watch ended here (cancelled, lost, or its client closed) has no connection to report.
+    if (lost) return
     // etcd3 re-sends this request when it reconnects: resume after the last event delivered here.
     w.request.start_revision = Number(last + 1n)
     h.onDisconnected?.(err)
@@ -103,6 +106,14 @@ async function openWatch(
     lost = true
     h.onLost(err)
   })
+  // Closing the client ends this watch, also while it is being created (the promise below then rejects).
+  let abandon = (_err: Error) => {}
+  const untrack = trackWatch(client, () => {
+    if (lost) return
+    abandon(new Error('the etcd client was closed'))
+    lost = true
+    void w.cancel().catch(() => undefined)
+  })
   await new Promise<void>((resolve, reject) => {
     const ok = () => {
       w.off('error', fail)
@@ -114,11 +125,16 @@ async function openWatch(
       lost = true
       reject(err)
     }
+    abandon = fail
     w.once('connected', ok)
     w.once('error', fail)
+  }).catch((error: unknown) => {
+    untrack()
+    throw error
   })
   return {
     cancel: async () => {
+      untrack()
       if (lost) return
       lost = true
       // The cancel request is answered by etcd; while etcd is unreachable or stalled, do not wait for it forever.

@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict'
 import {type ChildProcess, spawn} from 'node:child_process'
+import net from 'node:net'
 import {after, before, describe, test} from 'node:test'
 import {setTimeout as sleep} from 'node:timers/promises'
 
@@ -308,6 +309,35 @@ describe('leases watch (v3)', () => {
     const bad = await runCli(['leases', 'watch', '--rev', 'x1', ...ep()])
     assert.equal(bad.code, 2, show(bad))
     assert.match(bad.stderr, /invalid --rev "x1"/)
+  })
+
+  test('Ctrl-C while the watch is still being set up ends it with 0 at once, without a reconnection note', async () => {
+    // A proxy to etcd passes the first connection (the read of the subnets) and holds every later one (etcd3's
+    // watch stream) unanswered: the watch is caught being created. Closing the store must end it; it used to take
+    // the closed channel for a lost connection and retry for ever.
+    const [host, port] = new URL(etcd.endpoint).host.split(':') as [string, string]
+    const held: net.Socket[] = []
+    let connections = 0
+    const proxy = net.createServer((c) => {
+      c.on('error', () => undefined)
+      if (++connections > 1) return void held.push(c)
+      const up = net.connect(Number(port), host)
+      up.on('error', () => c.destroy())
+      c.pipe(up).pipe(c)
+    })
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+    try {
+      const w = new Watch(['--json', '--endpoints', `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`])
+      await w.waitFor('the watch connection', () => held.length > 0)
+      const t0 = Date.now()
+      const end = await w.end('SIGINT')
+      assert.equal(end.code, 0, w.show())
+      assert.ok(Date.now() - t0 < 10_000, `exited after ${Date.now() - t0} ms`)
+      assert.doesNotMatch(w.err, /lost the connection|reconnect/, w.show())
+    } finally {
+      for (const c of held) c.destroy()
+      await new Promise((resolve) => proxy.close(resolve))
+    }
   })
 
   test('usage errors exit 2 before etcd is reached (an unreachable etcd does not turn them into 69)', async () => {
