@@ -1,5 +1,5 @@
 // The listing's per-lease work without etcd, in a fresh process each run (cold, as the CLI runs it): listLeases
-// over N flanneld-style vxlan key/values (decode, filter, leaseToJson, order) and the --json document written with
+// over N flanneld-style vxlan key/values with leases ls --json's rows (decode, filter, each lease's text, order) and the --json document written with
 // writeJson to /dev/null (render, chunking, encoding). CPU (process.cpuUsage, GC threads included) and wall time of
 // those two phases only; start-up, module loading and the network read are not in it (bench/leases-ls.ts has them).
 //
@@ -25,7 +25,7 @@ async function child(root: string, n: number): Promise<void> {
   const src = (p: string) => pathToFileURL(path.join(root, 'src', p)).href
   const {listLeases} = (await import(src('services/leases.ts'))) as typeof import('../src/services/leases.js')
   const {renderElementsWith} = (await import(src('render/json.ts'))) as typeof import('../src/render/json.js')
-  const {leaseJsonText} = (await import(src('render/leases-json.ts'))) as typeof import('../src/render/leases-json.js')
+  const json = (await import(src('render/leases-json.ts'))) as Partial<typeof import('../src/render/leases-json.js')>
   const {writeJson} = (await import(src('render/output.ts'))) as typeof import('../src/render/output.js')
   const subnets = Array.from({length: n}, (_, i) => {
     const {key, value} = leaseEntry(i + 1)
@@ -47,9 +47,19 @@ async function child(root: string, n: number): Promise<void> {
   }
   const c0 = process.cpuUsage()
   const t0 = performance.now()
-  const result = await listLeases(reader as never, {withTtl: false, now: Date.now()})
+  // As leases ls --json does (rows made as leases are read, src/commands/leases/ls.ts), or, for a baseline tree
+  // from before LeaseTexts, LeaseJson rows rendered by leaseJsonText.
+  const options = {withTtl: false, now: Date.now()}
+  let result: {leases: unknown[]}
+  if (json.LeaseTexts) {
+    const texts = new json.LeaseTexts('    ')
+    result = await listLeases(reader as never, options, texts)
+    renderElementsWith(result.leases as number[], texts.render)
+  } else {
+    result = await listLeases(reader as never, options)
+    renderElementsWith(result.leases as never[], json.leaseJsonText!)
+  }
   const c1 = process.cpuUsage(c0)
-  renderElementsWith(result.leases, leaseJsonText)
   writeJson(result)
   process.on('exit', () => {
     const c2 = process.cpuUsage(c0)

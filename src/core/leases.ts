@@ -143,6 +143,61 @@ function decodeVxlanLease(kv: RawKV, sk: SubnetKey): Lease | null {
   }
 }
 
+/**
+ * A lease as flanneld writes every vxlan lease (VXLAN_VALUE, under a canonical `A.B.C.D-P` key), in the pieces that
+ * `leases ls --json` shows, read off the stored text: what decodeLease and leaseToJson would make of it, without
+ * the Lease and its parsed fields (at 5,000 leases, decoding and re-formatting them is most of the listing's work).
+ */
+export interface VxlanLeaseText {
+  /** compareCidr4's order of the subnet, in one number: ip * 64 + prefix. */
+  readonly order: number
+  /** The subnet as formatCidr4 writes it (the key's last segment, `-` made `/`: its octets are canonical). */
+  readonly subnet: string
+  /** PublicIP as formatIPv4 writes it (the stored dotted quad: canonical). */
+  readonly publicIP: string
+  /** The VNI in decimal, as JSON writes the number (the stored digits: no leading zero, at most 4294967295). */
+  readonly vni: string
+  readonly vtepMAC: string
+}
+
+/**
+ * The VxlanLeaseText of a key-value, or null when decodeLease would not take its vxlan fast path, or when the key's
+ * prefix length is written with a leading zero (`-08`: the same lease, but formatCidr4 writes `/8`).
+ * test/core/lease-text.test.ts compares it with decodeLease and leaseToJson.
+ */
+export function vxlanLeaseText(kv: RawKV): VxlanLeaseText | null {
+  const key = kv.key
+  const n = key.length
+  const dash = key.lastIndexOf('-')
+  if (dash < 0 || n - dash < 2 || n - dash > 3) return null
+  let prefix = key.charCodeAt(dash + 1) - 48
+  if (prefix < 0 || prefix > 9) return null
+  if (n - dash === 3) {
+    const d = key.charCodeAt(dash + 2) - 48
+    if (prefix === 0 || d < 0 || d > 9) return null
+    prefix = prefix * 10 + d
+    if (prefix > 31) return null
+  }
+  const start = key.lastIndexOf('/', dash) + 1
+  const ip = parseIPv4Range(key, start, dash)
+  if (ip === null) return null
+  const t = kv.value
+  if (!VXLAN_VALUE.test(t)) return null
+  const q = t.indexOf('"', 13)
+  if (parseIPv4Range(t, 13, q) === null) return null
+  const vniStart = t.indexOf('{', q) + 7 // BackendData's `{"VNI":`
+  const vniEnd = t.length - 32 // `,"VtepMAC":"m"}}` follows
+  const vni = t.slice(vniStart, vniEnd)
+  if (vni.length === 10 && vni > '4294967295') return null
+  return {
+    order: ip * 64 + prefix,
+    subnet: key.slice(start, dash) + '/' + key.slice(dash + 1),
+    publicIP: t.slice(13, q),
+    vni,
+    vtepMAC: t.slice(vniEnd + 12, t.length - 3),
+  }
+}
+
 export function isMalformed(r: Lease | MalformedKey): r is MalformedKey {
   return 'error' in r
 }

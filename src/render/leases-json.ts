@@ -6,7 +6,8 @@
  * (test/render/leases-json.test.ts compares both on generated and hostile leases).
  */
 
-import type {LeaseJson} from '../services/leases.js'
+import type {RawKV, VxlanLeaseText} from '../core/leases.js'
+import type {LeaseJson, LeaseRows} from '../services/leases.js'
 
 // What JSON.stringify escapes in a string: the quote, the backslash, C0 controls and lone surrogates (a pair is
 // written raw; testing for any surrogate keeps this a single cheap scan and lets JSON.stringify decide).
@@ -216,6 +217,87 @@ export function leaseJsonText(l: LeaseJson, indent: string): string {
   }
   return (
     t + l.key + F.modRevision + l.modRevision + F.createRevision + l.createRevision + F.leaseId + l.leaseId + F.close
+  )
+}
+
+/** Bytes of a block of LeaseTexts (a text longer than that gets a block of its own). */
+const TEXT_BLOCK = 1 << 20
+
+/**
+ * listLeases' rows for `leases ls --json`: each lease's text at `indent` (leaseJsonText), made as the lease is read
+ * and kept as UTF-8 outside V8's heap until it is written, so that a listing holds no decoded lease and no string
+ * per lease (at 65,535 leases, what the collector would otherwise copy from scavenge to scavenge). A lease of
+ * flanneld's exact vxlan bytes is written straight from its stored text (vxlanLeaseText: every piece of it is
+ * already as the LeaseJson would hold it), with no Lease or LeaseJson built. Each row is the number of its text;
+ * `render` gives the text back, for jsonPieces (renderElementsWith(result.leases, texts.render)).
+ */
+export class LeaseTexts implements LeaseRows<number> {
+  private readonly blocks: Buffer[] = []
+  private block = Buffer.alloc(0)
+  private used = 0
+  // per text: its block, and where in it it starts and ends (small integers: no heap object per lease)
+  private readonly blockOf: number[] = []
+  private readonly starts: number[] = []
+  private readonly ends: number[] = []
+
+  constructor(private readonly indent: string) {}
+
+  fromJson(j: LeaseJson): number {
+    return this.add(leaseJsonText(j, this.indent))
+  }
+
+  fromVxlanText(kv: RawKV, t: VxlanLeaseText, ttl: number | null, expiresAt: string | null): number | null {
+    const text = vxlanLeaseJsonText(kv, t, ttl, expiresAt, this.indent)
+    return text === null ? null : this.add(text)
+  }
+
+  /** Text `i` at indentation `at` (moved there from its own if they differ: JSON strings hold no raw newline). */
+  readonly render = (i: number, at: string): string => {
+    const text = this.blocks[this.blockOf[i]!]!.toString('utf8', this.starts[i], this.ends[i])
+    return at === this.indent ? text : text.replaceAll('\n' + this.indent, '\n' + at)
+  }
+
+  private add(text: string): number {
+    const most = text.length * 3 // UTF-8 takes at most 3 bytes per UTF-16 code unit (a pair: 4 for 2)
+    if (this.used + most > this.block.length) {
+      this.block = Buffer.allocUnsafe(Math.max(TEXT_BLOCK, most))
+      this.blocks.push(this.block)
+      this.used = 0
+    }
+    const start = this.used
+    this.used += this.block.write(text, start)
+    this.blockOf.push(this.blocks.length - 1)
+    this.starts.push(start)
+    this.ends.push(this.used)
+    return this.blockOf.length - 1
+  }
+}
+
+/** leaseJsonText of leaseToJson of the lease in `kv`, from its pieces; null when a string of it needs escaping. */
+function vxlanLeaseJsonText(
+  kv: RawKV,
+  t: VxlanLeaseText,
+  ttl: number | null,
+  expiresAt: string | null,
+  indent: string,
+): string | null {
+  // subnet, publicIP, vni and vtepMAC are digits, dots, a slash, colons and hex (VXLAN_VALUE); the rest may be anything
+  if (NEEDS_ESCAPE.test(kv.key + kv.modRevision + kv.createRevision + kv.lease + (expiresAt ?? ''))) return null
+  if (fragmentsIndent !== indent) {
+    fragmentsMemo = fragments(indent)
+    fragmentsIndent = indent
+  }
+  const F = fragmentsMemo!
+  let s = F.open + t.subnet + F.ipv6Null + t.publicIP + F.publicIPv6Null + 'vxlan' + F.backendData + F.vniOpen
+  s += t.vni + F.vtepMACOpen + t.vtepMAC + F.vxlanClose + F.vni + t.vni + F.vtepMAC + t.vtepMAC + F.vtepMACString
+  const reserved = kv.lease === '0'
+  if (!reserved && ttl === null) s += F.unreservedNoTtl
+  else {
+    s += F.reserved + (reserved ? 'true' : 'false') + F.ttlSeconds + numText(ttl)
+    s += expiresAt === null ? F.expiresAtNull : F.expiresAt + expiresAt + F.key
+  }
+  return (
+    s + kv.key + F.modRevision + kv.modRevision + F.createRevision + kv.createRevision + F.leaseId + kv.lease + F.close
   )
 }
 

@@ -2,7 +2,16 @@
 
 import {formatCidr4, formatIPv4, overlaps4, parseCidr4} from '../core/ipv4.js'
 import {formatCidr6, formatIP6Flannel} from '../core/ipv6.js'
-import {compareMalformed, decodeLease, isMalformed, type Lease, type MalformedKey} from '../core/leases.js'
+import {
+  compareMalformed,
+  decodeLease,
+  isMalformed,
+  type Lease,
+  type MalformedKey,
+  type RawKV,
+  type VxlanLeaseText,
+  vxlanLeaseText,
+} from '../core/leases.js'
 import {UsageError} from '../core/errors.js'
 import {isVxlanDataOf, parseGoIPv4} from '../core/lease-value.js'
 import {type NetworkReader, readSubnets, subnetListing} from '../store/port.js'
@@ -25,11 +34,11 @@ export interface LeaseJson {
   leaseId: string
 }
 
-export interface LeasesResult {
+export interface LeasesResult<Row = LeaseJson> {
   revision: string
   source: string
   ttlKnown: boolean
-  leases: LeaseJson[]
+  leases: Row[]
   malformed: MalformedKey[]
   /** Leases under the prefix before --public-ip/--subnet filtered them. */
   total: number
@@ -75,6 +84,17 @@ function expiryFormatter(now: number): (ttl: number) => string {
   }
 }
 
+/**
+ * What listLeases makes of each lease: by default its LeaseJson. A caller that only renders the rows (leases ls
+ * --json) gives a row of its own from the LeaseJson, and may also make one straight from a lease of flanneld's exact
+ * vxlan bytes (vxlanLeaseText) without its Lease and LeaseJson being built: it must then be the row it would make
+ * of that LeaseJson (test/services/leases-list.test.ts compares them), or null to be given the LeaseJson.
+ */
+export interface LeaseRows<Row> {
+  fromJson(j: LeaseJson): Row
+  fromVxlanText?(kv: RawKV, t: VxlanLeaseText, ttlSeconds: number | null, expiresAt: string | null): Row | null
+}
+
 export function leaseToJson(
   l: Lease,
   ttl: number | null,
@@ -112,7 +132,17 @@ export function leaseFilter(o: Pick<ListOptions, 'publicIP' | 'subnet'>): (l: Le
   return (l) => (ip === null || l.attrs.publicIP === ip) && (sn === null || overlaps4(sn, l.subnet))
 }
 
-export async function listLeases(reader: NetworkReader, o: ListOptions): Promise<LeasesResult> {
+export async function listLeases(reader: NetworkReader, o: ListOptions): Promise<LeasesResult>
+export async function listLeases<Row>(
+  reader: NetworkReader,
+  o: ListOptions,
+  shape: LeaseRows<Row>,
+): Promise<LeasesResult<Row>>
+export async function listLeases<Row>(
+  reader: NetworkReader,
+  o: ListOptions,
+  shape?: LeaseRows<Row>,
+): Promise<LeasesResult<Row | LeaseJson>> {
   const keep = leaseFilter(o)
   // Without TTLs nothing waits between the read and the decoding: readNetwork()'s keys, decoded at once, cost no more
   // than the Range's bytes kept and decoded one at a time (the v3 listing reads each key twice).
@@ -138,16 +168,36 @@ export async function listLeases(reader: NetworkReader, o: ListOptions): Promise
     ttls = await reader.leaseTtls(ids, o.onProgress)
   }
   const expires = expiryFormatter(o.now)
-  // decodeLease, the filter and leaseToJson one key at a time: each Lease is dropped as soon as its LeaseJson
-  // exists, so a 65,535-lease listing holds one object graph per lease, not two (less for the collector to copy).
-  // The order is decodeLeases' (compareLeases), from the numbers kept beside each row.
-  const rows: LeaseJson[] = []
+  const fromJson = shape ? (j: LeaseJson) => shape.fromJson(j) : (j: LeaseJson) => j
+  // A lease of flanneld's exact vxlan bytes goes straight to the caller's row when it can make one (never with a
+  // filter: that needs the decoded lease).
+  const fromText = filtered ? undefined : shape?.fromVxlanText?.bind(shape)
+  // decodeLease, the filter and leaseToJson one key at a time: each Lease is dropped as soon as its row exists, so a
+  // 65,535-lease listing holds one object graph per lease, not two (less for the collector to copy). The order is
+  // decodeLeases' (compareLeases), from the numbers kept beside each row.
+  const rows: Array<Row | LeaseJson> = []
   const subnet: number[] = [] // ip * 64 + prefix: compareCidr4's order in one number
   const ip6: Array<bigint | null> = []
+  const keys: string[] = []
   const malformed: MalformedKey[] = []
   let total = 0
   for (let i = 0; i < listing.count; i++) {
-    const l = decodeLease(listing.kv(i))
+    const kv = listing.kv(i)
+    const t = fromText === undefined ? null : vxlanLeaseText(kv)
+    if (t !== null) {
+      // leaseToJson's TTL fields, for a lease decodeLease would have made of the same key-value
+      const ttl = kv.lease === '0' || ttls === null ? null : (ttls.get(kv.lease) ?? null)
+      const row = fromText!(kv, t, ttl, ttl === null ? null : expires(ttl))
+      if (row !== null) {
+        total++
+        rows.push(row)
+        subnet.push(t.order)
+        ip6.push(null)
+        keys.push(kv.key)
+        continue
+      }
+    }
+    const l = decodeLease(kv)
     if (isMalformed(l)) {
       malformed.push(l)
       continue
@@ -155,17 +205,18 @@ export async function listLeases(reader: NetworkReader, o: ListOptions): Promise
     total++
     if (!keep(l)) continue
     const ttl = ttls === null ? null : (ttls.get(l.leaseId) ?? null)
-    rows.push(leaseToJson(l, ttl, o.now, expires))
+    rows.push(fromJson(leaseToJson(l, ttl, o.now, expires)))
     subnet.push(l.subnet.ip * 64 + l.subnet.prefix)
     ip6.push(l.ipv6Subnet?.ip ?? null)
+    keys.push(l.key)
   }
   const order = Array.from(rows, (_, i) => i).sort((a, b) => {
     const c = subnet[a]! - subnet[b]!
     if (c !== 0) return c
     const x = ip6[a] ?? -1n
     const y = ip6[b] ?? -1n
-    const ka = rows[a]!.key
-    const kb = rows[b]!.key
+    const ka = keys[a]!
+    const kb = keys[b]!
     return x < y ? -1 : x > y ? 1 : ka < kb ? -1 : ka > kb ? 1 : 0
   })
   const leases = order.map((i) => rows[i]!)

@@ -8,8 +8,11 @@ import {parseDuration} from '../../core/duration.js'
 import {UsageError} from '../../core/errors.js'
 import {renderElementsWith} from '../../render/json.js'
 import {startProgress} from '../../render/progress.js'
-import {LEASE_SORTS, leaseJsonText} from '../../render/leases-json.js'
-import {type LeasesResult, listLeases} from '../../services/leases.js'
+import {LEASE_SORTS, LeaseTexts} from '../../render/leases-json.js'
+import {type LeaseJson, type LeasesResult, type ListOptions, listLeases} from '../../services/leases.js'
+
+/** Where JSON.stringify(result, null, 2) puts each lease of the result's "leases": two levels in. */
+const LEASE_INDENT = '    '
 
 export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
   static override summary = 'List subnet leases, decoded, with their remaining TTL.'
@@ -54,7 +57,7 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
     }),
   }
 
-  public async run(): Promise<LeasesResult> {
+  public async run(): Promise<LeasesResult<LeaseJson> | LeasesResult<number>> {
     const f = this.flags
     // A progress line on stderr at a terminal once the run takes over a second (render/progress.ts, as doctor's).
     const progress = startProgress({enabled: process.stderr.isTTY === true && !this.jsonEnabled()})
@@ -71,39 +74,44 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
       this.note(m)
     }
     const reader = this.own(openSource(sourceOptions(f, process.env, note)))
-    const result = await listLeases(reader, {
+    const options: ListOptions = {
       withTtl: f.ttl,
       publicIP: f['public-ip'],
       subnet,
       now: Date.now(),
       onProgress: (done, total) => progress.update(`reading TTLs: ${done}/${total}`),
-    }).finally(() => progress.end())
-    // --json: each of (up to 65,535) leases written by its own renderer, byte for byte what JSON.stringify writes.
-    renderElementsWith(result.leases, leaseJsonText)
+    }
+    if (this.jsonEnabled()) {
+      // --json: each of (up to 65,535) leases is its text as soon as it is read (no decoded lease kept), byte for
+      // byte what JSON.stringify writes of the LeaseJson.
+      const texts = new LeaseTexts(LEASE_INDENT)
+      const result = await listLeases(reader, options, texts).finally(() => progress.end())
+      renderElementsWith(result.leases, texts.render)
+      return result
+    }
+    const result = await listLeases(reader, options).finally(() => progress.end())
     // Rendering 65,535 rows costs real time: only when the table is shown. The table renderer (and string-width's
     // ~20 ms module) is loaded only then too.
-    if (!this.jsonEnabled()) {
-      const {renderLeases, renderMalformed, renderSummary} = await import('../../render/leases.js')
-      const warn = renderMalformed(result)
-      if (warn) this.note(warn)
-      this.log(
-        renderLeases(
-          result,
-          {
-            wide: f.output === 'wide',
-            headers: !f['no-headers'],
-            sort: f.sort,
-            filtered: subnet !== undefined || f['public-ip'] !== undefined,
-            keyspace: reader.api ?? null,
-          },
-          this.color,
-        ),
-      )
-      // The summary is for humans: on stderr, and only when stderr is a terminal (like the progress line), so a script
-      // or a pipe never sees it.
-      if (result.leases.length > 0 && process.stderr.isTTY)
-        this.note(renderSummary(result, marginSeconds, reader.api ?? null))
-    }
+    const {renderLeases, renderMalformed, renderSummary} = await import('../../render/leases.js')
+    const warn = renderMalformed(result)
+    if (warn) this.note(warn)
+    this.log(
+      renderLeases(
+        result,
+        {
+          wide: f.output === 'wide',
+          headers: !f['no-headers'],
+          sort: f.sort,
+          filtered: subnet !== undefined || f['public-ip'] !== undefined,
+          keyspace: reader.api ?? null,
+        },
+        this.color,
+      ),
+    )
+    // The summary is for humans: on stderr, and only when stderr is a terminal (like the progress line), so a script
+    // or a pipe never sees it.
+    if (result.leases.length > 0 && process.stderr.isTTY)
+      this.note(renderSummary(result, marginSeconds, reader.api ?? null))
     return result
   }
 }
