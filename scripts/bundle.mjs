@@ -95,6 +95,71 @@ function cliTable3Width() {
   }
 }
 
+/**
+ * Exact-text edits to a few of oclif's modules as esbuild loads them, each failing the build when its text is not found
+ * exactly once (the module changed: check the edit). They keep out of every start what only rare paths use:
+ * - `debug` (oclif's logger; its module init reads the environment, loads tty and util, picks colours: ~5 ms) is
+ *   loaded only when DEBUG is set, as the real module would then print; without DEBUG it never prints, and oclif gets
+ *   debuggers that do nothing (oclif only calls them).
+ * - node:child_process (oclif's util/os.js: only determineWindowsShell, on Windows), node:readline (parser/parse.js:
+ *   only readStdin, when an argument is read from stdin) and node:perf_hooks (performance.js: only when
+ *   OCLIF_PERFORMANCE/DEBUG turn Performance on) are required on their first use instead of at load.
+ * - oclif's getPlatform takes isWsl from is-wsl, the module wsl-utils re-exports it from, so every start no longer
+ *   evaluates wsl-utils (node:child_process, node:fs/promises, powershell-utils), which only Windows paths use.
+ */
+function oclifLazyRequires() {
+  const edits = {
+    'lib/logger.js': [
+      [
+        'const debug_1 = __importDefault(require("debug"));',
+        `const debug_1 = process.env.DEBUG ? __importDefault(require("debug")) : { default: (namespace) => Object.assign(() => {}, { enabled: false, namespace }) };`,
+      ],
+    ],
+    'lib/util/os.js': [
+      [
+        'const node_child_process_1 = require("node:child_process");',
+        'const node_child_process_1 = { get execSync() { return require("node:child_process").execSync; } };',
+      ],
+      ["(await import('wsl-utils')).isWsl", "(await import('is-wsl')).default"],
+    ],
+    'lib/parser/parse.js': [
+      [
+        'const node_readline_1 = require("node:readline");',
+        'const node_readline_1 = { get createInterface() { return require("node:readline").createInterface; } };',
+      ],
+    ],
+    'lib/performance.js': [
+      [
+        'const node_perf_hooks_1 = require("node:perf_hooks");',
+        'const node_perf_hooks_1 = { get performance() { return require("node:perf_hooks").performance; }, get PerformanceObserver() { return require("node:perf_hooks").PerformanceObserver; } };',
+      ],
+    ],
+  }
+  const done = new Set()
+  return {
+    name: 'oclif-lazy-requires',
+    setup(b) {
+      b.onLoad({filter: /[\\/]@oclif[\\/]core[\\/]lib[\\/].*\.js$/}, (args) => {
+        const rel = Object.keys(edits).find((f) => args.path.endsWith(path.join('node_modules', '@oclif', 'core', f)))
+        if (!rel) return undefined
+        let code = readFileSync(args.path, 'utf8')
+        for (const [from, to] of edits[rel]) {
+          if (code.split(from).length !== 2)
+            throw new Error(`bundle: ${args.path} no longer has ${from} once; check the patch`)
+          code = code.replace(from, () => to)
+        }
+        done.add(rel)
+        return {contents: code, loader: 'js'}
+      })
+      b.onEnd((result) => {
+        const missed = Object.keys(edits).filter((f) => !done.has(f))
+        if (result.errors.length === 0 && missed.length > 0)
+          throw new Error(`bundle: oclif's ${missed.join(', ')} not bundled; check the patch`)
+      })
+    },
+  }
+}
+
 const bundle = path.join(root, 'dist', 'flannelctl.cjs')
 rmSync(path.join(root, 'dist'), {recursive: true, force: true})
 await build({
@@ -108,7 +173,7 @@ await build({
   external: ['etcd3', 'typescript'],
   legalComments: 'none',
   logLevel: 'warning',
-  plugins: [cliTable3Width(), oclifSortWithoutIcu()],
+  plugins: [cliTable3Width(), oclifSortWithoutIcu(), oclifLazyRequires()],
 })
 
 // import() inside code compiled from a V8 code cache fails on Node 20 (the dynamic-import callback is lost), so

@@ -179,6 +179,25 @@ describe('bin/run.js launched as a program', () => {
     assert.match(version.stdout, /^flannelctl\/\d+\.\d+\.\d+ /)
   })
 
+  test("oclif's debug output and performance timings still come when asked (the bundle loads debug and perf_hooks only then)", async () => {
+    const quiet = await runCli(['--version'])
+    assert.equal(quiet.code, 0, show(quiet))
+    assert.equal(quiet.stderr, '', show(quiet))
+    const debug = await runCli(['--version'], {env: {DEBUG: 'oclif*'}})
+    assert.equal(debug.code, 0, show(debug))
+    assert.match(debug.stdout, /^flannelctl\/\d+\.\d+\.\d+ /)
+    assert.match(debug.stderr, /oclif:main process\.argv: /, show(debug))
+    assert.match(debug.stderr, /oclif:config:flannelctl /, show(debug))
+    const other = await runCli(['--version'], {env: {DEBUG: 'someone-else'}})
+    assert.equal(other.stderr, '', show(other))
+    // Performance is on only when oclif's global settings say so before it loads (as a host program would set them).
+    const preload = path.join(tmp, 'oclif-perf.cjs')
+    await writeFile(preload, 'globalThis.oclif = {performanceEnabled: true}\n')
+    const perf = await runCli(['--version'], {env: {DEBUG: 'oclif:perf', NODE_OPTIONS: `--require ${preload}`}})
+    assert.equal(perf.code, 0, show(perf))
+    assert.match(perf.stderr, /oclif:perf Oclif Time: \d+\.\d+ms/, show(perf))
+  })
+
   test('the launcher defers NODE_EXTRA_CA_CERTS: a command that opens no TLS connection never reads the file', async () => {
     const env = {NODE_EXTRA_CA_CERTS: path.join(tmp, 'no-such-ca.pem')}
     const viaBin = await runCli(['--version'], {env})
