@@ -21,7 +21,25 @@ export function renderElementsWith<T>(array: readonly T[], render: ElementRender
   elementRenderers.set(array, render)
 }
 
-export function* jsonPieces(value: unknown, indent = ''): Generator<string> {
+/**
+ * Writes a whole array as `JSON.stringify(array, null, 2)` would at `indent` (the indentation of the line it starts
+ * on), in pieces: strings or UTF-8 bytes (leases ls's texts, kept as bytes, are copied out without being decoded).
+ */
+export type ArrayRenderer<T> = (array: readonly T[], indent: string) => Iterable<string | Uint8Array>
+
+const arrayRenderers = new WeakMap<readonly unknown[], ArrayRenderer<never>>()
+
+/** Renders `array` with `render` whenever jsonPieces meets it (before any element renderer). */
+export function renderArrayWith<T>(array: readonly T[], render: ArrayRenderer<T>): void {
+  arrayRenderers.set(array, render)
+}
+
+export function* jsonPieces(value: unknown, indent = ''): Generator<string | Uint8Array> {
+  const whole = Array.isArray(value) ? (arrayRenderers.get(value) as ArrayRenderer<unknown> | undefined) : undefined
+  if (whole !== undefined) {
+    yield* whole(value as unknown[], indent)
+    return
+  }
   const render = Array.isArray(value)
     ? (elementRenderers.get(value) as ElementRenderer<unknown> | undefined)
     : undefined

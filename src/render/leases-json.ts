@@ -220,7 +220,7 @@ export function leaseJsonText(l: LeaseJson, indent: string): string {
   )
 }
 
-/** Bytes of a block of LeaseTexts (a text longer than that gets a block of its own). */
+/** Bytes of a block of LeaseTexts (a text longer than that gets a block of its own), and of renderArray's pieces. */
 const TEXT_BLOCK = 1 << 20
 
 /**
@@ -228,8 +228,9 @@ const TEXT_BLOCK = 1 << 20
  * and kept as UTF-8 outside V8's heap until it is written, so that a listing holds no decoded lease and no string
  * per lease (at 65,535 leases, what the collector would otherwise copy from scavenge to scavenge). A lease of
  * flanneld's exact vxlan bytes is written straight from its stored text (vxlanLeaseText: every piece of it is
- * already as the LeaseJson would hold it), with no Lease or LeaseJson built. Each row is the number of its text;
- * `render` gives the text back, for jsonPieces (renderElementsWith(result.leases, texts.render)).
+ * already as the LeaseJson would hold it), with no Lease or LeaseJson built. Each row is the number of its text.
+ * For jsonPieces: `renderArray` writes the rows' array, its texts copied out as bytes
+ * (renderArrayWith(result.leases, texts.renderArray)); `render` gives one text back as a string.
  */
 export class LeaseTexts implements LeaseRows<number> {
   private readonly blocks: Buffer[] = []
@@ -240,7 +241,12 @@ export class LeaseTexts implements LeaseRows<number> {
   private readonly starts: number[] = []
   private readonly ends: number[] = []
 
-  constructor(private readonly indent: string) {}
+  /** What comes before each text in an array at its indentation (renderArray copies runs of texts whole). */
+  private readonly sep: string
+
+  constructor(private readonly indent: string) {
+    this.sep = ',\n' + indent
+  }
 
   fromJson(j: LeaseJson): number {
     return this.add(leaseJsonText(j, this.indent))
@@ -253,19 +259,66 @@ export class LeaseTexts implements LeaseRows<number> {
 
   /** Text `i` at indentation `at` (moved there from its own if they differ: JSON strings hold no raw newline). */
   readonly render = (i: number, at: string): string => {
-    const text = this.blocks[this.blockOf[i]!]!.toString('utf8', this.starts[i], this.ends[i])
+    const text = this.blocks[this.blockOf[i]!]!.toString('utf8', this.starts[i]! + this.sep.length, this.ends[i])
     return at === this.indent ? text : text.replaceAll('\n' + this.indent, '\n' + at)
   }
 
+  /**
+   * The array of texts `rows` as JSON.stringify writes an array of their values at `indent`, in pieces of up to
+   * TEXT_BLOCK bytes, copied from where the texts are kept a run at a time (texts kept one after the other, each after
+   * its separator, go out in one copy).
+   */
+  readonly renderArray = (rows: readonly number[], indent: string): Iterable<string | Uint8Array> => {
+    if (rows.length === 0) return ['[]']
+    if (indent + '  ' !== this.indent) return this.reindented(rows, indent)
+    return this.pieces(rows, '\n' + indent + ']')
+  }
+
+  private *pieces(rows: readonly number[], close: string): Generator<string | Uint8Array> {
+    const {blocks, blockOf, starts, ends} = this
+    yield '[' // then the first text's separator without its comma: `[\n    {...`
+    let out = Buffer.allocUnsafe(TEXT_BLOCK)
+    let used = 0
+    let start = starts[rows[0]!]! + 1
+    for (let k = 0; k < rows.length; k++) {
+      const i = rows[k]!
+      let end = ends[i]!
+      for (let j = rows[k + 1]; j !== undefined && blockOf[j] === blockOf[i] && starts[j] === end; j = rows[k + 1]) {
+        end = ends[j]!
+        k++
+      }
+      const run = blocks[blockOf[i]!]!.subarray(start, end)
+      if (used + run.length > out.length) {
+        yield out.subarray(0, used)
+        out = Buffer.allocUnsafe(Math.max(TEXT_BLOCK, run.length))
+        used = 0
+      }
+      out.set(run, used)
+      used += run.length
+      start = starts[rows[k + 1] ?? i]!
+    }
+    yield out.subarray(0, used)
+    yield close
+  }
+
+  /** renderArray at another indentation than the texts': as strings, each moved there. */
+  private *reindented(rows: readonly number[], indent: string): Generator<string> {
+    const inner = indent + '  '
+    yield '[\n' + inner + this.render(rows[0]!, inner)
+    for (let k = 1; k < rows.length; k++) yield ',\n' + inner + this.render(rows[k]!, inner)
+    yield '\n' + indent + ']'
+  }
+
   private add(text: string): number {
-    const most = text.length * 3 // UTF-8 takes at most 3 bytes per UTF-16 code unit (a pair: 4 for 2)
+    const most = (this.sep.length + text.length) * 3 // UTF-8: at most 3 bytes per UTF-16 code unit (a pair: 4 for 2)
     if (this.used + most > this.block.length) {
       this.block = Buffer.allocUnsafe(Math.max(TEXT_BLOCK, most))
       this.blocks.push(this.block)
       this.used = 0
     }
     const start = this.used
-    this.used += this.block.write(text, start)
+    this.used += this.block.write(this.sep, start, 'latin1') // ASCII
+    this.used += this.block.write(text, this.used)
     this.blockOf.push(this.blocks.length - 1)
     this.starts.push(start)
     this.ends.push(this.used)

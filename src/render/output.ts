@@ -58,30 +58,35 @@ function writeChunk(chunk: string | Uint8Array): Promise<void> {
  * buffer as they come (no string of the whole chunk is built: joining tens of thousands of small strings and
  * flattening them costs more than the encoding); a piece too large for a chunk is written on its own.
  */
-async function pump(pieces: Iterable<string>): Promise<void> {
+async function pump(pieces: Iterable<string | Uint8Array>): Promise<void> {
   let buf = Buffer.allocUnsafe(CHUNK)
   let used = 0
   for (const piece of pieces) {
     if (closed) return
-    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
-    if (used + piece.length * 3 > CHUNK) {
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit; bytes are copied as they are.
+    const most = typeof piece === 'string' ? piece.length * 3 : piece.length
+    if (used + most > CHUNK) {
       if (used > 0) {
         await writeChunk(buf.subarray(0, used))
         if (closed) return
         buf = Buffer.allocUnsafe(CHUNK) // the stream may still hold the one just written
         used = 0
       }
-      if (piece.length * 3 > CHUNK) {
+      if (most > CHUNK) {
         await writeChunk(piece)
         continue
       }
     }
-    used += buf.write(piece, used)
+    if (typeof piece === 'string') used += buf.write(piece, used)
+    else {
+      buf.set(piece, used)
+      used += piece.length
+    }
   }
   await writeChunk(buf.subarray(0, used))
 }
 
-function enqueue(pieces: Iterable<string>): void {
+function enqueue(pieces: Iterable<string | Uint8Array>): void {
   const run = (queue ?? Promise.resolve()).then(() => pump(pieces))
   const mine = run.then(
     () => {
@@ -114,12 +119,18 @@ export function writeOut(text: string): void {
  * Writes `JSON.stringify(value, null, 2) + '\n'` to stdout, byte for byte, streamed in chunks; `map` rewrites each
  * piece (the terminal escaping of render/escape.ts, which keeps the JSON value).
  */
-export function writeJson(value: unknown, map: (piece: string) => string = (s) => s): void {
+export function writeJson(value: unknown, map?: (piece: string) => string): void {
   ensureGuard()
   if (closed) return
   enqueue(
     (function* () {
-      for (const piece of jsonPieces(value)) yield map(piece)
+      for (const piece of jsonPieces(value))
+        // bytes from jsonPieces are UTF-8 text (render/json.ts ArrayRenderer): decoded only when there is a map
+        yield map === undefined
+          ? piece
+          : map(
+              typeof piece === 'string' ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.length).toString(),
+            )
       yield '\n'
     })(),
   )

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import {describe, test} from 'node:test'
 
 import {decodeLease, decodeLeases, isMalformed, type NetworkSnapshot, type RawKV} from '../../src/core/leases.js'
-import {jsonPieces, renderElementsWith} from '../../src/render/json.js'
+import {jsonPieces, renderArrayWith, renderElementsWith} from '../../src/render/json.js'
 import {leaseJsonText, LeaseTexts} from '../../src/render/leases-json.js'
 import {
   isoSeconds,
@@ -176,6 +176,30 @@ describe("listLeases with leases ls --json's rows (LeaseTexts)", () => {
     renderElementsWith(got.leases, texts.render)
     assert.equal([...jsonPieces(got)].join(''), JSON.stringify(want, null, 2))
     assert.equal([...jsonPieces({a: {b: got}})].join(''), JSON.stringify({a: {b: want}}, null, 2))
+  })
+
+  test('renderArray writes the same document in pieces of bytes, each whole UTF-8, at any depth', async () => {
+    const o: ListOptions = {withTtl: true, now}
+    const want = await listLeases(reader(data, true), o)
+    const texts = new LeaseTexts('    ')
+    const got = await listLeases(reader(data, true), o, texts)
+    renderArrayWith(got.leases, texts.renderArray)
+    const text = (value: unknown) => {
+      const pieces = [...jsonPieces(value)]
+      const bytes = pieces.filter((p) => typeof p !== 'string')
+      for (const b of bytes) assert.equal(Buffer.from(Buffer.from(b).toString()).compare(b), 0) // whole characters
+      return {
+        bytes: bytes.length,
+        text: pieces.map((p) => (typeof p === 'string' ? p : Buffer.from(p).toString())).join(''),
+      }
+    }
+    const top = text(got)
+    assert.ok(top.bytes > 3, `${top.bytes} pieces of bytes`) // ~5 MB of texts: several 1 MiB pieces
+    assert.equal(top.text, JSON.stringify(want, null, 2))
+    assert.equal(text({a: {b: got}}).text, JSON.stringify({a: {b: want}}, null, 2)) // another depth: strings
+    const none: number[] = []
+    renderArrayWith(none, texts.renderArray)
+    assert.equal(text({leases: none}).text, JSON.stringify({leases: []}, null, 2))
   })
 
   test('texts longer than a block and texts in every script survive the bytes they are kept in', () => {

@@ -6,7 +6,7 @@ import {connectionFlags, etcdApiFlag, snapshotFlag} from '../../base/flags.js'
 import {openSource} from '../../store/source.js'
 import {parseDuration} from '../../core/duration.js'
 import {UsageError} from '../../core/errors.js'
-import {renderElementsWith} from '../../render/json.js'
+import {renderArrayWith} from '../../render/json.js'
 import {startProgress} from '../../render/progress.js'
 import {LEASE_SORTS, LeaseTexts} from '../../render/leases-json.js'
 import {type LeaseJson, type LeasesResult, type ListOptions, listLeases} from '../../services/leases.js'
@@ -86,7 +86,7 @@ export default class LeasesLs extends BaseCommand<typeof LeasesLs> {
       // byte what JSON.stringify writes of the LeaseJson.
       const texts = new LeaseTexts(LEASE_INDENT)
       const result = await listLeases(reader, options, texts).finally(() => progress.end())
-      renderElementsWith(result.leases, texts.render)
+      renderArrayWith(result.leases, texts.renderArray)
       return result
     }
     const result = await listLeases(reader, options).finally(() => progress.end())
