@@ -20,6 +20,13 @@ import tls from 'node:tls'
 
 import type {RawKV} from '../core/leases.js'
 
+/**
+ * `b.toString('utf8', start, end)` without its argument handling (Buffer's own utf8Slice, which toString ends in):
+ * two strings per key at 65,535 keys. Invalid UTF-8 becomes U+FFFD, as with toString.
+ */
+const utf8 = (b: Buffer, start: number, end: number): string =>
+  (b as Buffer & {utf8Slice(start: number, end: number): string}).utf8Slice(start, end)
+
 /** A gRPC status other than OK, from etcd (grpc-status/grpc-message) or from this client (deadline, bad answer). */
 export class GrpcError extends Error {
   constructor(
@@ -231,13 +238,13 @@ function decodeKv(r: Reader, end: number): RawKV {
     switch (tag) {
       case 0x0a: {
         const n = r.small()
-        key = b.toString('utf8', r.p, r.p + n)
+        key = utf8(b, r.p, r.p + n)
         r.p += n
         break
       }
       case 0x2a: {
         const n = r.small()
-        value = b.toString('utf8', r.p, r.p + n)
+        value = utf8(b, r.p, r.p + n)
         r.p += n
         break
       }
@@ -340,7 +347,7 @@ export function kvKeyAt(b: Buffer, start: number, end: number): string {
     const tag = r.small()
     if (tag === 0x0a) {
       const n = r.small()
-      key = b.toString('utf8', r.p, r.p + n)
+      key = utf8(b, r.p, r.p + n)
       r.p += n
     } else r.skip(tag & 7)
   }
@@ -378,7 +385,7 @@ function decodeToken(b: Buffer): string {
     const tag = r.small()
     if (tag === 0x12) {
       const n = r.small()
-      return b.toString('utf8', r.p, r.p + n)
+      return utf8(b, r.p, r.p + n)
     }
     r.skip(tag & 7)
   }
