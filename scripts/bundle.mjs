@@ -37,43 +37,6 @@ const entry = [
 ].join('\n')
 
 /**
- * oclif sorts each plugin's commands with localeCompare, and the first localeCompare of a process initialises ICU's
- * collator: 7-14 ms of every start. For ids made of [a-z0-9:-] (all of flannelctl's and its plugins') the same order
- * comes from the characters' ranks in ICU's root collation (punctuation '-' before ':', then digits, then letters;
- * checked against localeCompare on 300,000 random ids, en-US and sv-SE); any other id still goes to localeCompare.
- */
-function oclifSortWithoutIcu() {
-  const file = `${path.sep}@oclif${path.sep}core${path.sep}lib${path.sep}config${path.sep}plugin.js`
-  const sort = '.sort((a, b) => a.id.localeCompare(b.id))'
-  return {
-    name: 'oclif-sort-without-icu',
-    setup(b) {
-      b.onLoad({filter: /[\\/]@oclif[\\/]core[\\/]lib[\\/]config[\\/]plugin\.js$/}, (args) => {
-        if (!args.path.endsWith(file)) return undefined
-        const code = readFileSync(args.path, 'utf8')
-        if (!code.includes(sort)) throw new Error(`bundle: ${args.path} no longer sorts with ${sort}; check the patch`)
-        return {
-          contents:
-            code.replace(sort, '.sort((a, b) => compareIds(a.id, b.id))') +
-            `
-function compareIds(x, y) {
-  if (!/^[a-z0-9:-]*$/.test(x) || !/^[a-z0-9:-]*$/.test(y)) return x.localeCompare(y)
-  const rank = (c) => (c === 45 ? 0 : c === 58 ? 1 : c)
-  for (let i = 0; i < x.length && i < y.length; i++) {
-    const d = rank(x.charCodeAt(i)) - rank(y.charCodeAt(i))
-    if (d !== 0) return d < 0 ? -1 : 1
-  }
-  return x.length === y.length ? 0 : x.length < y.length ? -1 : 1
-}
-`,
-          loader: 'js',
-        }
-      })
-    },
-  }
-}
-
-/**
  * cli-table3 measures cells with its own copy of string-width (4.x); in the bundle it gets flannelctl's width
  * function instead (src/render/width.ts, string-width 8), so the tables it lays out and the linear ones measure
  * every cell alike (wide and combining characters, emoji).
@@ -96,63 +59,175 @@ function cliTable3Width() {
 }
 
 /**
- * Exact-text edits to a few of oclif's modules as esbuild loads them, each failing the build when its text is not found
- * exactly once (the module changed: check the edit). They keep out of every start what only rare paths use:
+ * string-width creates an Intl.Segmenter when its module is evaluated (ICU's break-iterator data: ~14 ms), and every
+ * command that renders text evaluates src/render/width.ts, which imports it. width.ts measures printable ASCII
+ * itself and calls string-width only for other text, so in the bundle its import of string-width is a function that
+ * loads the real module on its first call and then calls it (string-width's default export is all width.ts uses).
+ */
+function stringWidthOnFirstUse() {
+  const widthTs = path.join(root, 'src', 'render', 'width.ts')
+  let used = false
+  return {
+    name: 'string-width-on-first-use',
+    setup(b) {
+      b.onResolve({filter: /^string-width$/}, (args) =>
+        args.importer === widthTs ? {path: 'string-width', namespace: 'flannelctl-lazy-string-width'} : undefined,
+      )
+      b.onLoad({filter: /.*/, namespace: 'flannelctl-lazy-string-width'}, async () => {
+        const real = await b.resolve('string-width', {kind: 'require-call', resolveDir: path.dirname(widthTs)})
+        if (real.errors.length > 0 || !real.path)
+          throw new Error('bundle: string-width not found from src/render/width.ts')
+        used = true
+        return {
+          contents: [
+            'let stringWidth',
+            `module.exports = (s, options) => (stringWidth ??= require(${JSON.stringify(real.path)}).default)(s, options)`,
+          ].join('\n'),
+          resolveDir: root,
+          loader: 'js',
+        }
+      })
+      b.onEnd((result) => {
+        if (result.errors.length === 0 && !used)
+          throw new Error('bundle: src/render/width.ts no longer imports string-width; check the plugin')
+      })
+    },
+  }
+}
+
+/**
+ * Exact-text edits to some of oclif's modules as esbuild loads them, each failing the build when its text is not found
+ * exactly once (the module changed: check the edit), or when a module listed is not bundled at all.
+ *
+ * oclif sorts each plugin's commands with localeCompare, and the first localeCompare of a process initialises ICU's
+ * collator: 7-14 ms of every start. For ids made of [a-z0-9:-] (all of flannelctl's and its plugins') the same order
+ * comes from the characters' ranks in ICU's root collation (punctuation '-' before ':', then digits, then letters;
+ * checked against localeCompare on 300,000 random ids, en-US and sv-SE); any other id still goes to localeCompare.
+ *
+ * The other edits keep out of every start what only rare paths use (each module is loaded on its first use instead):
  * - `debug` (oclif's logger; its module init reads the environment, loads tty and util, picks colours: ~5 ms) is
  *   loaded only when DEBUG is set, as the real module would then print; without DEBUG it never prints, and oclif gets
  *   debuggers that do nothing (oclif only calls them).
- * - node:child_process (oclif's util/os.js: only determineWindowsShell, on Windows), node:readline (parser/parse.js:
- *   only readStdin, when an argument is read from stdin) and node:perf_hooks (performance.js: only when
- *   OCLIF_PERFORMANCE/DEBUG turn Performance on) are required on their first use instead of at load.
- * - oclif's getPlatform takes isWsl from is-wsl, the module wsl-utils re-exports it from, so every start no longer
- *   evaluates wsl-utils (node:child_process, node:fs/promises, powershell-utils), which only Windows paths use.
+ * - node:child_process (util/os.js: only determineWindowsShell, on Windows), node:readline (parser/parse.js: only
+ *   readStdin, when an argument is read from stdin) and node:perf_hooks (performance.js: only when oclif's settings
+ *   turn Performance on).
+ * - getPlatform takes isWsl from is-wsl, the module wsl-utils re-exports it from, so every start no longer evaluates
+ *   wsl-utils (node:child_process, node:fs/promises, powershell-utils), which only Windows paths use.
+ * - the Node engine check (index.js) requires semver's satisfies alone, not all of semver (every range function,
+ *   subset's tables, the classes it does not use).
+ * - tinyglobby (with fdir and picomatch: finding command files when there is no manifest; flannelctl ships one),
+ *   ejs (the s3 templates of oclif's updater and help templates), lilconfig (.oclifrc search for a plugin whose
+ *   package.json has no oclif section), clean-stack, indent-string and wrap-ansi (formatting an error).
  */
-function oclifLazyRequires() {
-  const edits = {
-    'lib/logger.js': [
+const lazy = (name, mod, props) =>
+  `const ${name} = { ${props.map((p) => `get ${p}() { return require(${JSON.stringify(mod)}).${p}; }`).join(', ')} };`
+const lazyDefault = (name, mod) =>
+  `const ${name} = { get default() { return __importDefault(require(${JSON.stringify(mod)})).default; } };`
+const eagerDefault = (name, mod) => `const ${name} = __importDefault(require(${JSON.stringify(mod)}));`
+const OCLIF_EDITS = {
+  'lib/config/plugin.js': {
+    edits: [
+      ['.sort((a, b) => a.id.localeCompare(b.id))', '.sort((a, b) => compareIds(a.id, b.id))'],
+      ['const tinyglobby_1 = require("tinyglobby");', lazy('tinyglobby_1', 'tinyglobby', ['glob'])],
+    ],
+    append: `
+function compareIds(x, y) {
+  if (!/^[a-z0-9:-]*$/.test(x) || !/^[a-z0-9:-]*$/.test(y)) return x.localeCompare(y)
+  const rank = (c) => (c === 45 ? 0 : c === 58 ? 1 : c)
+  for (let i = 0; i < x.length && i < y.length; i++) {
+    const d = rank(x.charCodeAt(i)) - rank(y.charCodeAt(i))
+    if (d !== 0) return d < 0 ? -1 : 1
+  }
+  return x.length === y.length ? 0 : x.length < y.length ? -1 : 1
+}
+`,
+  },
+  'lib/logger.js': {
+    edits: [
       [
         'const debug_1 = __importDefault(require("debug"));',
         `const debug_1 = process.env.DEBUG ? __importDefault(require("debug")) : { default: (namespace) => Object.assign(() => {}, { enabled: false, namespace }) };`,
       ],
     ],
-    'lib/util/os.js': [
+  },
+  'lib/util/os.js': {
+    edits: [
       [
         'const node_child_process_1 = require("node:child_process");',
-        'const node_child_process_1 = { get execSync() { return require("node:child_process").execSync; } };',
+        lazy('node_child_process_1', 'node:child_process', ['execSync']),
       ],
       ["(await import('wsl-utils')).isWsl", "(await import('is-wsl')).default"],
     ],
-    'lib/parser/parse.js': [
+  },
+  'lib/parser/parse.js': {
+    edits: [
       [
         'const node_readline_1 = require("node:readline");',
-        'const node_readline_1 = { get createInterface() { return require("node:readline").createInterface; } };',
+        lazy('node_readline_1', 'node:readline', ['createInterface']),
       ],
     ],
-    'lib/performance.js': [
+  },
+  'lib/performance.js': {
+    edits: [
       [
         'const node_perf_hooks_1 = require("node:perf_hooks");',
-        'const node_perf_hooks_1 = { get performance() { return require("node:perf_hooks").performance; }, get PerformanceObserver() { return require("node:perf_hooks").PerformanceObserver; } };',
+        lazy('node_perf_hooks_1', 'node:perf_hooks', ['performance', 'PerformanceObserver']),
       ],
     ],
-  }
+  },
+  'lib/index.js': {
+    edits: [
+      ["const semver = require('semver');", "const semver = { satisfies: require('semver/functions/satisfies') };"],
+    ],
+  },
+  'lib/config/config.js': {
+    edits: [[eagerDefault('ejs_1', 'ejs'), lazyDefault('ejs_1', 'ejs')]],
+  },
+  'lib/help/util.js': {
+    edits: [[eagerDefault('ejs_1', 'ejs'), lazyDefault('ejs_1', 'ejs')]],
+  },
+  'lib/util/read-pjson.js': {
+    edits: [['const lilconfig_1 = require("lilconfig");', lazy('lilconfig_1', 'lilconfig', ['lilconfig'])]],
+  },
+  'lib/errors/handle.js': {
+    edits: [[eagerDefault('clean_stack_1', 'clean-stack'), lazyDefault('clean_stack_1', 'clean-stack')]],
+  },
+  'lib/errors/errors/cli.js': {
+    edits: [
+      [eagerDefault('clean_stack_1', 'clean-stack'), lazyDefault('clean_stack_1', 'clean-stack')],
+      [eagerDefault('indent_string_1', 'indent-string'), lazyDefault('indent_string_1', 'indent-string')],
+      [eagerDefault('wrap_ansi_1', 'wrap-ansi'), lazyDefault('wrap_ansi_1', 'wrap-ansi')],
+    ],
+  },
+  'lib/errors/errors/pretty-print.js': {
+    edits: [
+      [eagerDefault('indent_string_1', 'indent-string'), lazyDefault('indent_string_1', 'indent-string')],
+      [eagerDefault('wrap_ansi_1', 'wrap-ansi'), lazyDefault('wrap_ansi_1', 'wrap-ansi')],
+    ],
+  },
+}
+
+function oclifEdits() {
   const done = new Set()
   return {
-    name: 'oclif-lazy-requires',
+    name: 'oclif-edits',
     setup(b) {
-      b.onLoad({filter: /[\\/]@oclif[\\/]core[\\/]lib[\\/].*\.js$/}, (args) => {
-        const rel = Object.keys(edits).find((f) => args.path.endsWith(path.join('node_modules', '@oclif', 'core', f)))
+      b.onLoad({filter: /[\\/]node_modules[\\/]@oclif[\\/]core[\\/]lib[\\/].*\.js$/}, (args) => {
+        const rel = Object.keys(OCLIF_EDITS).find((f) =>
+          args.path.endsWith(path.join('node_modules', '@oclif', 'core', f)),
+        )
         if (!rel) return undefined
         let code = readFileSync(args.path, 'utf8')
-        for (const [from, to] of edits[rel]) {
+        for (const [from, to] of OCLIF_EDITS[rel].edits) {
           if (code.split(from).length !== 2)
             throw new Error(`bundle: ${args.path} no longer has ${from} once; check the patch`)
           code = code.replace(from, () => to)
         }
         done.add(rel)
-        return {contents: code, loader: 'js'}
+        return {contents: code + (OCLIF_EDITS[rel].append ?? ''), loader: 'js'}
       })
       b.onEnd((result) => {
-        const missed = Object.keys(edits).filter((f) => !done.has(f))
+        const missed = Object.keys(OCLIF_EDITS).filter((f) => !done.has(f))
         if (result.errors.length === 0 && missed.length > 0)
           throw new Error(`bundle: oclif's ${missed.join(', ')} not bundled; check the patch`)
       })
@@ -173,7 +248,7 @@ await build({
   external: ['etcd3', 'typescript'],
   legalComments: 'none',
   logLevel: 'warning',
-  plugins: [cliTable3Width(), oclifSortWithoutIcu(), oclifLazyRequires()],
+  plugins: [cliTable3Width(), stringWidthOnFirstUse(), oclifEdits()],
 })
 
 // import() inside code compiled from a V8 code cache fails on Node 20 (the dynamic-import callback is lost), so
