@@ -14,6 +14,8 @@ import {promisify} from 'node:util'
 
 import {build} from 'esbuild'
 
+import {simpleSatisfies} from './engine-range.mjs'
+
 const root = process.cwd()
 const execFileAsync = promisify(execFile)
 const manifest = JSON.parse(readFileSync(path.join(root, 'oclif.manifest.json'), 'utf8'))
@@ -113,8 +115,8 @@ function stringWidthOnFirstUse() {
  *   turn Performance on).
  * - getPlatform takes isWsl from is-wsl, the module wsl-utils re-exports it from, so every start no longer evaluates
  *   wsl-utils (node:child_process, node:fs/promises, powershell-utils), which only Windows paths use.
- * - the Node engine check (index.js) requires semver's satisfies alone, not all of semver (every range function,
- *   subset's tables, the classes it does not use).
+ * - the Node engine check (index.js) asks scripts/engine-range.mjs first (flannelctl's engines range, by semver's
+ *   rules), and semver's satisfies alone (not all of semver) for any other range.
  * - tinyglobby (with fdir and picomatch: finding command files when there is no manifest; flannelctl ships one),
  *   ejs (the s3 templates of oclif's updater and help templates), lilconfig (.oclifrc search for a plugin whose
  *   package.json has no oclif section), clean-stack, indent-string and wrap-ansi (formatting an error).
@@ -177,8 +179,12 @@ function compareIds(x, y) {
   },
   'lib/index.js': {
     edits: [
-      ["const semver = require('semver');", "const semver = { satisfies: require('semver/functions/satisfies') };"],
+      [
+        "const semver = require('semver');",
+        "const semver = { satisfies: (v, r) => simpleSatisfies(v, r) ?? require('semver/functions/satisfies')(v, r) };",
+      ],
     ],
+    append: `\n${simpleSatisfies.toString()}\n`,
   },
   'lib/config/config.js': {
     edits: [[eagerDefault('ejs_1', 'ejs'), lazyDefault('ejs_1', 'ejs')]],

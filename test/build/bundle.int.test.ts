@@ -2,13 +2,14 @@
 // command in the manifest loads, and commands that never talk to etcd never load the etcd client.
 
 import assert from 'node:assert/strict'
+import {execFile} from 'node:child_process'
 import {existsSync, readFileSync} from 'node:fs'
-import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {cp, mkdtemp, rm, symlink, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
-import {ROOT, runCli} from '../helpers/cli.js'
+import {cliCommand, ROOT, runCli} from '../helpers/cli.js'
 
 interface Manifest {
   commands: Record<string, {id: string; relativePath: string[]; isESM: boolean}>
@@ -62,5 +63,43 @@ describe('the bundled CLI', () => {
     })
     assert.equal(r.code, 69, r.stderr)
     assert.doesNotMatch(r.stderr, /REQUEST (etcd3|@grpc)/)
+  })
+
+  test("oclif's Node engine check still warns when the running Node is outside package.json's engines", async () => {
+    // A copy of the built package with another engines range: the simple form the bundle answers itself, a form it
+    // leaves to semver, and flannelctl's own range (no warning).
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
+    const ownRange: string = pkg.engines.node
+    for (const [range, warns] of [
+      ['^1.0.0 || >=99.0.0', true],
+      ['>=1.0.0 <2.0.0', true],
+      [ownRange, false],
+      [`>=${process.versions.node} <99.0.0`, false],
+    ] as const) {
+      const copy = await mkdtemp(path.join(tmp, 'engines-'))
+      await cp(path.join(ROOT, 'bin'), path.join(copy, 'bin'), {recursive: true})
+      await cp(path.join(ROOT, 'dist'), path.join(copy, 'dist'), {recursive: true})
+      await cp(path.join(ROOT, 'oclif.manifest.json'), path.join(copy, 'oclif.manifest.json'))
+      await symlink(path.join(ROOT, 'node_modules'), path.join(copy, 'node_modules'))
+      await writeFile(path.join(copy, 'package.json'), JSON.stringify({...pkg, engines: {node: range}}, null, 2))
+      const r = await new Promise<{code: number | null; stdout: string; stderr: string}>((resolve, reject) => {
+        const cmd = cliCommand(['--version'])
+        execFile(path.join(copy, 'bin', 'run.js'), cmd.args, {env: cmd.env}, (err, stdout, stderr) =>
+          err && typeof err.code !== 'number'
+            ? reject(err)
+            : resolve({code: err ? Number(err.code) : 0, stdout, stderr}),
+        )
+      })
+      assert.equal(r.code, 0, r.stderr)
+      assert.match(r.stdout, /^flannelctl\//)
+      if (warns)
+        assert.ok(
+          r.stderr.includes(
+            `Node version must be ${range} to use this CLI. Current node version: ${process.versions.node}`,
+          ),
+          range + ': ' + r.stderr,
+        )
+      else assert.equal(r.stderr, '', range)
+    }
   })
 })

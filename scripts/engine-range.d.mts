@@ -1,0 +1,1 @@
+export function simpleSatisfies(version: unknown, range: unknown): boolean | undefined
