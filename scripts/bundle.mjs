@@ -119,7 +119,8 @@ function stringWidthOnFirstUse() {
  *   rules), and semver's satisfies alone (not all of semver) for any other range.
  * - tinyglobby (with fdir and picomatch: finding command files when there is no manifest; flannelctl ships one),
  *   ejs (the s3 templates of oclif's updater and help templates), lilconfig (.oclifrc search for a plugin whose
- *   package.json has no oclif section), clean-stack, indent-string and wrap-ansi (formatting an error).
+ *   package.json has no oclif section), clean-stack, indent-string and wrap-ansi (formatting an error), ansis (help,
+ *   the spinner, and a theme's colours: its module init detects colour support and builds every style, ~2 ms).
  */
 const lazy = (name, mod, props) =>
   `const ${name} = { ${props.map((p) => `get ${p}() { return require(${JSON.stringify(mod)}).${p}; }`).join(', ')} };`
@@ -194,6 +195,24 @@ function compareIds(x, y) {
   },
   'lib/util/read-pjson.js': {
     edits: [['const lilconfig_1 = require("lilconfig");', lazy('lilconfig_1', 'lilconfig', ['lilconfig'])]],
+  },
+  'lib/ux/theme.js': {
+    edits: [[eagerDefault('ansis_1', 'ansis'), lazyDefault('ansis_1', 'ansis')]],
+  },
+  'lib/ux/action/spinner.js': {
+    edits: [[eagerDefault('ansis_1', 'ansis'), lazyDefault('ansis_1', 'ansis')]],
+  },
+  'lib/help/formatter.js': {
+    edits: [[eagerDefault('ansis_1', 'ansis'), lazyDefault('ansis_1', 'ansis')]],
+  },
+  'lib/help/index.js': {
+    edits: [[eagerDefault('ansis_1', 'ansis'), lazyDefault('ansis_1', 'ansis')]],
+  },
+  'lib/help/command.js': {
+    edits: [[eagerDefault('ansis_1', 'ansis'), lazyDefault('ansis_1', 'ansis')]],
+  },
+  'lib/help/root.js': {
+    edits: [[eagerDefault('ansis_1', 'ansis'), lazyDefault('ansis_1', 'ansis')]],
   },
   'lib/errors/handle.js': {
     edits: [[eagerDefault('clean_stack_1', 'clean-stack'), lazyDefault('clean_stack_1', 'clean-stack')]],
