@@ -13,7 +13,7 @@
 // CommonJS (bin/package.json says so): Node starts a CommonJS entry a few ms sooner than an ES module.
 'use strict'
 const {readFileSync, writeFileSync} = require('node:fs')
-const {createRequire, Module} = require('node:module')
+const {createRequire} = require('node:module')
 const path = require('node:path')
 const vm = require('node:vm')
 
@@ -37,8 +37,9 @@ if (!writeCache) {
     // no cache: compile as usual
   }
 }
-// latin1: the bundle is ASCII (scripts/bundle.mjs), and latin1 is the fastest way to read it into a string.
-const script = new vm.Script(Module.wrap(readFileSync(file, 'latin1')), {filename: file, cachedData})
+// latin1: the bundle is ASCII (scripts/bundle.mjs), and latin1 is the fastest way to read it into a string. The file
+// is already wrapped as a CommonJS module (scripts/bundle.mjs): compiled as it is, its text is not copied.
+const script = new vm.Script(readFileSync(file, 'latin1'), {filename: file, cachedData})
 const mod = {exports: {}, filename: file, id: file, loaded: false}
 script.runInThisContext()(mod.exports, createRequire(file), mod, file, path.dirname(file))
 const bundle = mod.exports

@@ -308,7 +308,14 @@ if (rewritten === code) throw new Error('bundle: no dynamic import() found to ro
 // strings but leaves it in regular expression literals (ansis' /[\u001b\u009b].../) and comments, where a \uXXXX
 // escape means the same.
 const ascii = rewritten.replace(/[^\0-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
-writeFileSync(bundle, ascii, 'latin1')
+// Written already wrapped in the function Node's CommonJS loader would put it in, so that bin/run.js compiles the
+// file's own text: Node reads a file this size into a string outside V8's heap, and Module.wrap() made V8 copy all
+// 2 MB into the heap first (old space the collector then counts). Evaluated as a script, the file gives that
+// function (bin/run.js calls it); loaded with require() (a command file's fallback below), it runs as a module.
+const wrapped =
+  "(function (run) { return typeof module === 'object' ? run(exports, require, module, __filename, __dirname) : run })" +
+  `(function (exports, require, module, __filename, __dirname) {\n${ascii}\n})\n`
+writeFileSync(bundle, wrapped, 'latin1')
 
 for (const c of commands) {
   mkdirSync(path.dirname(c.dist), {recursive: true})
