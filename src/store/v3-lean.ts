@@ -21,11 +21,14 @@ import tls from 'node:tls'
 import type {RawKV} from '../core/leases.js'
 
 /**
- * `b.toString('utf8', start, end)` without its argument handling (Buffer's own utf8Slice, which toString ends in):
- * two strings per key at 65,535 keys. Invalid UTF-8 becomes U+FFFD, as with toString.
+ * The `n` bytes at `start` of `b` as UTF-8 (invalid UTF-8 becomes U+FFFD), within the message that ends at `limit`:
+ * a length that runs past it is a malformed answer. Buffer's own utf8Slice (what toString ends in, without its
+ * argument handling: two strings per key at 65,535 keys), which throws a RangeError past the buffer's end.
  */
-const utf8 = (b: Buffer, start: number, end: number): string =>
-  (b as Buffer & {utf8Slice(start: number, end: number): string}).utf8Slice(start, end)
+function utf8(b: Buffer, start: number, n: number, limit: number): string {
+  if (start + n > limit) throw new GrpcError(GRPC_UNKNOWN, 'malformed etcd answer (truncated)')
+  return (b as Buffer & {utf8Slice(start: number, end: number): string}).utf8Slice(start, start + n)
+}
 
 /** A gRPC status other than OK, from etcd (grpc-status/grpc-message) or from this client (deadline, bad answer). */
 export class GrpcError extends Error {
@@ -238,13 +241,13 @@ function decodeKv(r: Reader, end: number): RawKV {
     switch (tag) {
       case 0x0a: {
         const n = r.small()
-        key = utf8(b, r.p, r.p + n)
+        key = utf8(b, r.p, n, end)
         r.p += n
         break
       }
       case 0x2a: {
         const n = r.small()
-        value = utf8(b, r.p, r.p + n)
+        value = utf8(b, r.p, n, end)
         r.p += n
         break
       }
@@ -347,7 +350,7 @@ export function kvKeyAt(b: Buffer, start: number, end: number): string {
     const tag = r.small()
     if (tag === 0x0a) {
       const n = r.small()
-      key = utf8(b, r.p, r.p + n)
+      key = utf8(b, r.p, n, end)
       r.p += n
     } else r.skip(tag & 7)
   }
@@ -385,7 +388,7 @@ function decodeToken(b: Buffer): string {
     const tag = r.small()
     if (tag === 0x12) {
       const n = r.small()
-      return utf8(b, r.p, r.p + n)
+      return utf8(b, r.p, n, r.end)
     }
     r.skip(tag & 7)
   }

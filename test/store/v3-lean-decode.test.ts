@@ -85,4 +85,16 @@ describe('int64 fields of the lean v3 client', () => {
     assert.equal(decodeRange(rangeResponse([big])).kvs[0]!.lease, '0')
     assert.throws(() => decodeRange(rangeResponse([[...tenBytes.slice(0, 9), 0xff, 0x01]])), /varint too long/)
   })
+  test('a key or value whose length runs past its KeyValue is a malformed answer, in every decoder', () => {
+    // the last KeyValue of the answer: its value claims 200 bytes where 2 follow (past the buffer's end too)
+    const kv = [...field(0x0a, [...Buffer.from('/k/0')]), 0x2a, 200, 1, 0x7b, 0x7d]
+    const answer = Buffer.from([...field(0x0a, [0x18, 9]), ...field(0x12, kv)])
+    assert.throws(() => decodeRange(answer), /malformed etcd answer \(truncated\)/)
+    const raw = scanRange(Buffer.from([...field(0x0a, [0x18, 9]), ...field(0x12, kv)]))
+    assert.throws(() => decodeKvAt(raw.bytes, raw.start[0]!, raw.end[0]!), /malformed etcd answer \(truncated\)/)
+    // a key that runs into the next KeyValue
+    const long = [0x0a, 40, ...Buffer.from('/k/0')]
+    const two = Buffer.from([...field(0x0a, [0x18, 9]), ...field(0x12, long), ...field(0x12, kv)])
+    assert.throws(() => decodeRange(two), /malformed etcd answer \(truncated\)/)
+  })
 })
