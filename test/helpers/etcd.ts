@@ -679,3 +679,20 @@ export async function startEtcdCluster(size = 3): Promise<EtcdCluster> {
     },
   }
 }
+
+/**
+ * The member that says it is the leader (`endpoint status -w simple`: "<endpoint>, <id>, <version>, <db size>,
+ * <is leader>, ..."), polled every 100 ms until `ms` has passed.
+ */
+export async function waitForLeader(members: readonly EtcdServer[], ms: number): Promise<EtcdServer> {
+  const deadline = performance.now() + ms
+  let last = ''
+  while (performance.now() < deadline) {
+    const statuses = await Promise.all(members.map((m) => m.etcdctl(['endpoint', 'status', '-w', 'simple'])))
+    const i = statuses.findIndex((s) => s.stdout.split(', ')[4] === 'true')
+    if (i >= 0) return members[i]!
+    last = statuses.map((s) => s.stdout + s.stderr).join('\n')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error(`no leader among ${members.length} members after ${ms} ms:\n${last}`)
+}

@@ -15,7 +15,7 @@ import type {NetworkReader} from '../../src/store/port.js'
 import {etcdReader} from '../../src/store/reader.js'
 import {grpcTimeout} from '../../src/store/v3-lean.js'
 import {runCli, show} from '../helpers/cli.js'
-import {type EtcdServer, startEtcd} from '../helpers/etcd.js'
+import {type EtcdCluster, type EtcdServer, startEtcd, startEtcdCluster, waitForLeader} from '../helpers/etcd.js'
 
 const P = '/coreos.com/network'
 const CONFIG = '{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan"}}'
@@ -211,6 +211,48 @@ describe('the lean v3 read client against a real etcd', () => {
   })
 })
 
+describe('the lean v3 read client against a 3-member cluster losing its leader', () => {
+  let cluster: EtcdCluster
+  before(async () => {
+    cluster = await startEtcdCluster(3)
+  })
+  after(async () => {
+    await cluster?.stop()
+  })
+
+  test('reads made during the election, on one surviving member, wait it out and are answered', async (t) => {
+    assert.equal((await cluster.members[0]!.etcdctl(['put', `${P}/config`, CONFIG])).code, 0)
+    const leader = await waitForLeader(cluster.members, 10_000)
+    const survivor = cluster.members.find((m) => m !== leader)!
+    // One endpoint only, so a read cannot go on to another member: it has to ride out the election where it is.
+    const store = await EtcdStore.open({
+      endpoints: survivor.endpoints,
+      prefix: P,
+      dialTimeoutMs: 5000,
+      commandTimeoutMs: 8000,
+    })
+    try {
+      assert.equal((await store.getKey(`${P}/config`))?.value, CONFIG) // the connection is up before the kill
+      await leader.kill()
+      const t0 = performance.now()
+      // Reads started 0-600 ms after the kill, all pending while the two left elect a leader (etcd's 1 s election
+      // timeout): etcd 3.4 answers the one waiting when the new leader takes over with "etcdserver: leader changed".
+      const reads = await Promise.allSettled(
+        [0, 150, 300, 450, 600].map((ms) =>
+          new Promise((resolve) => setTimeout(resolve, ms)).then(() => store.getKey(`${P}/config`)),
+        ),
+      )
+      t.diagnostic(`5 reads answered ${(performance.now() - t0).toFixed(0)} ms after the kill`)
+      assert.deepEqual(
+        reads.map((r) => (r.status === 'fulfilled' ? r.value?.value : String(r.reason))),
+        Array(5).fill(CONFIG),
+      )
+    } finally {
+      store.close()
+    }
+  })
+})
+
 describe('the lean v3 read client with auth and TLS', () => {
   let etcd: EtcdServer
   before(async () => {
@@ -382,6 +424,76 @@ describe('the lean v3 read client against servers that are not etcd', () => {
       assert.deepEqual((await store.readNetwork()).subnets, [])
       assert.deepEqual(tokens, ['t1', 't1', 't2'])
       assert.equal(auths.length, 2)
+    } finally {
+      store.close()
+    }
+  })
+
+  /** A gRPC server answering each call with busy(n) (n counts calls from 1): a grpc-status, or an empty message. */
+  async function grpcServer(busy: (n: number) => string | undefined): Promise<{url: string; calls: () => number}> {
+    let calls = 0
+    const {server, url} = await listen(http2.createServer())
+    server.on('stream', (stream) => {
+      stream.on('error', () => {})
+      const message = busy(++calls)
+      if (message !== undefined)
+        return stream.respond(
+          {':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': message},
+          {endStream: true},
+        )
+      stream.respond({':status': 200, 'content-type': 'application/grpc'}, {waitForTrailers: true})
+      stream.on('wantTrailers', () => stream.sendTrailers({'grpc-status': '0'}))
+      stream.end(frame(Buffer.alloc(0)))
+    })
+    closers.push(() => server.close())
+    return {url, calls: () => calls}
+  }
+
+  test('etcd answering that it cannot serve (an election): the read is asked again until answered, on one endpoint or on several', async () => {
+    for (const refusedFirst of [false, true]) {
+      const {url, calls} = await grpcServer((n) => (n <= 3 ? 'etcdserver%3A leader changed' : undefined))
+      const endpoints = refusedFirst ? ['http://127.0.0.1:1', url] : [url]
+      const store = EtcdStore.create({endpoints, prefix: P, dialTimeoutMs: 3000, commandTimeoutMs: 3000})
+      try {
+        assert.deepEqual((await store.readNetwork()).subnets, [], `endpoints ${endpoints.join(',')}`)
+        // Three busy answers, then the probe's and the listing's (readNetwork reads config and subnets in one range).
+        assert.ok(calls() >= 4, `${calls()} calls`)
+      } finally {
+        store.close()
+      }
+    }
+  })
+
+  test('etcd saying "no leader" until the deadline: exit-69 error in etcd’s words, once the deadline has passed', async () => {
+    const {url, calls} = await grpcServer(() => 'etcdserver%3A no leader')
+    const store = EtcdStore.create({
+      endpoints: ['http://127.0.0.1:1', url],
+      prefix: P,
+      dialTimeoutMs: 600,
+      commandTimeoutMs: 600,
+    })
+    try {
+      const t0 = Date.now()
+      await assert.rejects(store.readNetwork(), isUnavailable('ETCD_UNAVAILABLE', /etcdserver: no leader/))
+      const ms = Date.now() - t0
+      assert.ok(ms >= 550 && ms < 600 + 1500, `took ${ms} ms`)
+      assert.ok(calls() >= 3, `asked ${calls()} times`)
+    } finally {
+      store.close()
+    }
+  })
+
+  test('no member answering at all (refused) ends the call at once, without waiting for the deadline', async () => {
+    const store = EtcdStore.create({
+      endpoints: ['http://127.0.0.1:1', 'http://127.0.0.1:2'],
+      prefix: P,
+      dialTimeoutMs: 5000,
+      commandTimeoutMs: 5000,
+    })
+    try {
+      const t0 = Date.now()
+      await assert.rejects(store.readNetwork(), isUnavailable('ETCD_UNAVAILABLE', /ECONNREFUSED/))
+      assert.ok(Date.now() - t0 < 2500, `took ${Date.now() - t0} ms`)
     } finally {
       store.close()
     }
