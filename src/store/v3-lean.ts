@@ -35,6 +35,8 @@ export class GrpcError extends Error {
   constructor(
     readonly grpcCode: number,
     message: string,
+    /** True when etcd itself sent the status (its grpc-status trailer), not when this client concluded it. */
+    readonly fromEtcd = false,
   ) {
     super(message)
     this.name = 'GrpcError'
@@ -403,6 +405,18 @@ function isUnavailable(error: unknown): boolean {
   return error instanceof GrpcError && error.grpcCode === GRPC_UNAVAILABLE
 }
 
+/**
+ * etcd answering that it cannot serve now: "etcdserver: no leader", "etcdserver: request timed out", and "etcdserver:
+ * leader changed", which etcd 3.4 answers to a read that was waiting on a member when a new leader took over. A
+ * member that says so is up, and answers the same read once the cluster has a leader again.
+ */
+function isEtcdBusy(error: unknown): boolean {
+  return isUnavailable(error) && (error as GrpcError).fromEtcd
+}
+
+/** How long a call waits before trying the endpoints again after etcd answered that it cannot serve. */
+const BUSY_RETRY_MS = 50
+
 /** The grpc-timeout header: at most 8 digits, so long deadlines go in seconds or hours. */
 export function grpcTimeout(ms: number): string {
   if (ms <= 99_999_999) return `${ms}m`
@@ -499,7 +513,12 @@ export class LeanV3Client {
     )
   }
 
-  /** failover() after the call on endpoint `first` failed with `error`: the next endpoints, in turn. */
+  /**
+   * failover() after the call on endpoint `first` failed with `error`: the next endpoints, in turn. After a round of
+   * every endpoint in which some member answered that it cannot serve (isEtcdBusy: a leader election), the round is
+   * made again, BUSY_RETRY_MS later, until the deadline, as etcdctl's client retries its reads on such answers. A
+   * round in which no member answered (refused, reset, no answer) ends the call with the last failure.
+   */
   private async failoverFrom(
     first: number,
     error: unknown,
@@ -510,8 +529,18 @@ export class LeanV3Client {
   ): Promise<Buffer> {
     const n = this.opts.endpoints.length
     let last = error
+    // What the call ends with once it gives up: etcd's own answer, when one came, over a refused connection.
+    let busy = isEtcdBusy(error) ? error : undefined
+    let busyThisRound = busy !== undefined
     for (let i = 1; ; i++) {
-      if (!isUnavailable(last) || Date.now() >= deadline || i >= n) throw last
+      if (!isUnavailable(last)) throw last
+      if (Date.now() >= deadline) throw busy ?? last
+      if (i % n === 0) {
+        if (!busyThisRound) throw last
+        busyThisRound = false
+        await new Promise((resolve) => setTimeout(resolve, Math.min(BUSY_RETRY_MS, deadline - Date.now())))
+        if (Date.now() >= deadline) throw busy
+      }
       const at = (first + i) % n
       try {
         const res = await this.once(this.opts.endpoints[at]!, path, body, deadline, token)
@@ -519,6 +548,10 @@ export class LeanV3Client {
         return res
       } catch (e) {
         last = e
+        if (isEtcdBusy(e)) {
+          busy = e
+          busyThisRound = true
+        }
       }
     }
   }
@@ -639,7 +672,7 @@ export class LeanV3Client {
               : new GrpcError(GRPC_UNKNOWN, 'malformed answer: no grpc-status'),
           )
         }
-        if (status !== '0') return fail(new GrpcError(Number(status), message || `gRPC status ${status}`))
+        if (status !== '0') return fail(new GrpcError(Number(status), message || `gRPC status ${status}`, true))
         const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
         if (all.length < 5 || all[0] !== 0 || all.readUInt32BE(1) !== all.length - 5)
           return fail(new GrpcError(GRPC_UNKNOWN, 'malformed answer: not one uncompressed gRPC message'))
