@@ -363,7 +363,15 @@ export class EtcdStore implements FlannelStore {
     const res = await this.call(what, () => c.if(key, field, '==', expected).then(put).else(c.get(key)).commit())
     if (res.succeeded) return {ok: true, revision: String(res.header.revision)}
     const kv = res.responses[0]?.response_range?.kvs[0]
-    return {ok: false, now: kv ? toRawKV(kv) : null}
+    const now = kv ? toRawKV(kv) : null
+    // The key holds this value under the lease granted for this very write: the write was applied by an earlier
+    // attempt whose answer was lost (etcd answers "request timed out" or "leader changed" to a proposal it may still
+    // apply, and etcd3 makes the transaction again on the next endpoint), so its guard now fails on the write itself.
+    // etcd grants a lease ID once, so no other writer can have put it there; this is our write, not a conflict (and
+    // withLease must not revoke the lease, which would delete the key).
+    if (now && leaseId !== '0' && now.lease === leaseId && now.value === value)
+      return {ok: true, revision: now.modRevision}
+    return {ok: false, now}
   }
 
   /**

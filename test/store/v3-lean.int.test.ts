@@ -229,7 +229,7 @@ describe('the lean v3 read client against a 3-member cluster losing its leader',
       endpoints: survivor.endpoints,
       prefix: P,
       dialTimeoutMs: 5000,
-      commandTimeoutMs: 8000,
+      commandTimeoutMs: 20_000,
     })
     try {
       assert.equal((await store.getKey(`${P}/config`))?.value, CONFIG) // the connection is up before the kill
